@@ -1,0 +1,1 @@
+"""Subcommands of the `greenlane` CLI, one module each (see tasks/cli.py)."""
