@@ -1,0 +1,96 @@
+"""`greenlane run`: the greenlane_optimize DAG, in-process, with a progress display and a summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from tasks.errors import GreenlaneError, NoChampion
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run the greenlane_optimize DAG in-process (Airflow dag.test) and print the summary")
+    p.add_argument("--config", help="YAML config (default: configs/default.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set eval.limit=50 (repeatable; values parsed as YAML)")
+    p.set_defaults(func=handle)
+
+
+class _ProgressHandler(logging.Handler):
+    """Prints each pipeline step as it happens, with the time since the run started."""
+
+    def __init__(self, console, t0: float):
+        super().__init__(logging.INFO)
+        self.console, self.t0 = console, t0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.console.print(f"[dim]{time.perf_counter() - self.t0:7.1f}s[/dim]  {record.getMessage()}")
+
+
+def handle(args) -> int:
+    from rich.console import Console
+
+    from tasks.config import greenlane_home, load_config, parse_overrides
+    from tasks.models import resolve_base
+
+    console = Console(stderr=True, soft_wrap=True)
+    t0 = time.perf_counter()
+    # Validate everything cheap before starting Airflow, so bad input fails in a second with one line.
+    cfg = load_config(args.config, args.overrides)
+    overrides = parse_overrides(args.overrides)
+    progress = logging.getLogger("greenlane")
+    progress.setLevel(logging.INFO)
+    progress.addHandler(_ProgressHandler(console, t0))
+    progress.propagate = False
+    progress.info("config ok: %d variants x %d targets; preparing base model %s", len(cfg.variants), len(cfg.targets), cfg.base_model)
+    resolve_base(cfg.base_model, greenlane_home() / "cache")
+
+    from tasks.runner import run_dag
+
+    progress.info("starting Airflow DAG greenlane_optimize (dag.test, SQLite metadata under %s)", greenlane_home() / "airflow")
+    conf = {"config_path": str(Path(args.config).resolve()) if args.config else None, "overrides": overrides}
+    run_id, state = run_dag("greenlane_optimize", conf)
+    from tasks.pipeline import _safe
+
+    decision_file = greenlane_home() / "runs" / _safe(run_id) / "decision.json"
+    if state != "success" or not decision_file.is_file():
+        raise GreenlaneError(f"DAG run {run_id} ended {state}; see the task logs under {greenlane_home() / 'airflow' / 'logs'}")
+    summary = json.loads(decision_file.read_text())
+    print_summary(console, summary, time.perf_counter() - t0)
+    if all(t["decision"]["champion"] is None for t in summary["targets"].values()):
+        raise NoChampion("no variant passed the gates on any target; nothing was promoted")
+    return 0
+
+
+def print_summary(console, summary: dict, elapsed_s: float) -> None:
+    from rich.table import Table
+
+    from tasks.config import greenlane_home
+
+    for target, entry in summary["targets"].items():
+        verdicts = {v["variant"]: v for v in entry["decision"]["verdicts"]}
+        table = Table(title=f"target {target}")
+        for col in ("variant", "energy J/1k tok", "energy source", "gCO2e/1k tok", "p50 ms", "accuracy", "gates"):
+            table.add_column(col, justify="left" if col in ("variant", "energy source", "gates") else "right")
+        for r in sorted((r for r in summary["results"] if r["target"] == target), key=lambda r: r["gco2e_per_1k_tokens"]):
+            v = verdicts.get(r["variant"])
+            failed = [g["gate"] for g in v["gates"] if not g["passed"]] if v else ["?"]
+            star = " *" if r["variant"] == entry["decision"]["champion"] else ""
+            table.add_row(
+                r["variant"] + star, f"{r['energy_j_per_1k_tokens']:.1f}", r["energy_source"],
+                f"{r['gco2e_per_1k_tokens']:.4f}", f"{r['latency_p50_ms']:.0f}", f"{r['accuracy']:.3f}",
+                "pass" if not failed else "FAIL " + ",".join(failed),
+            )
+        console.print(table)
+        promoted = entry["promoted"]
+        if promoted:
+            console.print(f"[bold green]{target}:[/] {entry['decision']['reason']}; "
+                          f"{summary['registered_model']}@{promoted['alias']} -> version {promoted['version']}")
+        else:
+            console.print(f"[bold red]{target}:[/] {entry['decision']['reason']}")
+    home = greenlane_home()
+    console.print(f"done in {elapsed_s / 60:.1f} min. MLflow UI:  "
+                  f"mlflow ui --backend-store-uri sqlite:///{home / 'mlflow.db'} --host 127.0.0.1 --port 5000  "
+                  f"then open http://127.0.0.1:5000")

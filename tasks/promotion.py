@@ -1,0 +1,121 @@
+"""Deciding which variant to promote on a target. Pure: numbers in, a Decision out.
+
+Every variant of one target is checked against the gates; a missing or NaN
+metric fails its gate (fail closed). The baseline is the yardstick: if it is
+missing or fails its own gates, nothing is promoted. Among the variants that
+pass, the lowest `gco2e_per_1k_tokens` wins (ties: higher accuracy, then name).
+Registry code acts on the Decision; nothing here touches MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from tasks.config import GateConfig
+
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    passed: bool
+    value: float | None
+    limit: float | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    variant: str
+    passed: bool
+    gco2e_per_1k_tokens: float | None
+    energy_source: str
+    gates: list[GateResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Decision:
+    target: str
+    champion: str | None
+    reason: str
+    verdicts: list[Verdict]
+    mixed_energy_sources: bool
+    """True when passing variants' energy came from different sources (measured vs estimate)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _num(record: dict, key: str) -> float | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _gate(name: str, value: float | None, limit: float | None, ok) -> GateResult:
+    if value is None:
+        return GateResult(name, False, None, limit, "metric missing or NaN: fails closed")
+    return GateResult(name, bool(ok(value, limit)), value, limit)
+
+
+def check(record: dict, baseline: dict, gates: GateConfig) -> Verdict:
+    """Apply every configured gate to one variant's record."""
+    acc, base_acc = _num(record, "accuracy"), _num(baseline, "accuracy")
+    drop = None if acc is None or base_acc is None else base_acc - acc
+    results = [
+        _gate("min_accuracy", acc, gates.min_accuracy, lambda v, lim: v >= lim),
+        _gate("max_accuracy_drop", drop, gates.max_accuracy_drop, lambda v, lim: v <= lim + 1e-12),
+        _gate("carbon_known", _num(record, "gco2e_per_1k_tokens"), None, lambda v, lim: v >= 0),
+    ]
+    if gates.max_latency_p95_ms is not None:
+        results.append(
+            _gate("max_latency_p95_ms", _num(record, "latency_p95_ms"), gates.max_latency_p95_ms, lambda v, lim: v <= lim)
+        )
+    return Verdict(
+        variant=record["variant"],
+        passed=all(g.passed for g in results),
+        gco2e_per_1k_tokens=_num(record, "gco2e_per_1k_tokens"),
+        energy_source=str(record.get("energy_source", "unknown")),
+        gates=results,
+    )
+
+
+def decide(results: list[dict], gates: GateConfig, target: str, expected: list[str] | None = None) -> Decision:
+    """Pick the champion for `target` from its benchmark records (one per variant)."""
+    results = [r for r in results if r.get("target") == target]
+    names = [r["variant"] for r in results]
+    if expected is not None and sorted(set(expected) - set(names)):
+        missing = ", ".join(sorted(set(expected) - set(names)))
+        return Decision(target, None, f"results incomplete: no record for {missing}; nothing promoted", [], False)
+    baseline = next((r for r in results if r["variant"] == BASELINE), None)
+    if baseline is None:
+        return Decision(target, None, "no baseline result; nothing promoted", [], False)
+    verdicts = [check(r, baseline, gates) for r in results]
+    base_verdict = next(v for v in verdicts if v.variant == BASELINE)
+    passing = [v for v in verdicts if v.passed]
+    mixed = len({_measured(v.energy_source) for v in passing}) > 1
+    if not base_verdict.passed:
+        failed = ", ".join(g.gate for g in base_verdict.gates if not g.passed)
+        return Decision(target, None, f"baseline failed its gates ({failed}); nothing promoted", verdicts, mixed)
+    if not passing:
+        return Decision(target, None, "no variant passed the gates; nothing promoted", verdicts, mixed)
+    acc = {r["variant"]: _num(r, "accuracy") or 0.0 for r in results}
+    best = min(passing, key=lambda v: (v.gco2e_per_1k_tokens, -acc[v.variant], v.variant))
+    reason = (
+        f"{best.variant} has the lowest gco2e_per_1k_tokens ({best.gco2e_per_1k_tokens:.4g}) "
+        f"of the {len(passing)} variant(s) that passed all gates"
+    )
+    if mixed:
+        reason += "; NOTE: passing variants mix measured and estimated energy, so the comparison is not like for like"
+    return Decision(target, best.variant, reason, verdicts, mixed)
+
+
+def _measured(source: str) -> bool:
+    return not source.startswith("estimate:")

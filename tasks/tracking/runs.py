@@ -1,0 +1,91 @@
+"""Experiments and runs: one parent run per DAG run, one nested child run per variant x target.
+
+Runs are found again by a `greenlane.key` tag, so re-running a task (an
+Airflow retry, or a cleared task) reuses its run instead of adding another.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+KEY_TAG = "greenlane.key"
+PARENT_TAG = "mlflow.parentRunId"
+# Metrics logged for every variant run: the columns users compare in the UI.
+METRIC_KEYS = (
+    "energy_j_per_1k_tokens", "gco2e_per_1k_tokens", "gco2e_operational_per_1k_tokens",
+    "gco2e_embodied_per_1k_tokens", "usd_per_1k_tokens", "busy_s_per_1k_tokens",
+    "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "ttft_ms", "tpot_ms", "tokens_per_s",
+    "accuracy", "perplexity", "model_size_mb", "model_memory_mb", "param_count",
+)
+
+
+def client(tracking_uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | None = None) -> str:
+    """Get or create the experiment; call once, upstream of any fan-out, and pass the id on."""
+    c = client(tracking_uri)
+    found = c.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return c.create_experiment(name, artifact_location=artifact_location)
+    except MlflowException:  # created concurrently by another process
+        return c.get_experiment_by_name(name).experiment_id
+
+
+def find_run(tracking_uri: str, experiment_id: str, key: str):
+    runs = client(tracking_uri).search_runs(
+        [experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1
+    )
+    return runs[0] if runs else None
+
+
+def ensure_run(tracking_uri: str, experiment_id: str, key: str, run_name: str, tags: dict | None = None) -> str:
+    """The run tagged `key`, created if absent (so a retried task lands in the same run)."""
+    existing = find_run(tracking_uri, experiment_id, key)
+    if existing is not None:
+        return existing.info.run_id
+    run = client(tracking_uri).create_run(
+        experiment_id, run_name=run_name, tags={KEY_TAG: key, **{k: str(v) for k, v in (tags or {}).items()}}
+    )
+    return run.info.run_id
+
+
+def log_record(tracking_uri: str, run_id: str, metrics: dict, params: dict, tags: dict) -> None:
+    """Log one batch: finite numeric metrics, params (stringified, 6000 chars max), tags."""
+    ts = _now_ms()
+    metric_rows = [
+        Metric(k, float(v), ts, 0) for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    ]
+    existing = client(tracking_uri).get_run(run_id).data.params
+    # MLflow params are immutable: a re-run logs only params it has not logged before.
+    param_rows = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in existing]
+    tag_rows = [RunTag(k, str(v)) for k, v in tags.items()]
+    client(tracking_uri).log_batch(run_id, metrics=metric_rows, params=param_rows, tags=tag_rows)
+
+
+def log_json(tracking_uri: str, run_id: str, obj, artifact_file: str) -> None:
+    client(tracking_uri).log_text(run_id, json.dumps(obj, indent=2, default=str), artifact_file)
+
+
+def log_dir(tracking_uri: str, run_id: str, local_dir: Path, artifact_path: str) -> None:
+    client(tracking_uri).log_artifacts(run_id, str(local_dir), artifact_path)
+
+
+def finish(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
+    client(tracking_uri).set_terminated(run_id, status)
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)

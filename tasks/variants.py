@@ -1,0 +1,91 @@
+"""Building a variant directory from the base model and a method chain.
+
+A variant directory is self-contained: model weights (safetensors), config,
+tokenizer, and `greenlane_variant.json` with the method chain, every
+parameter, the parameter count and the size on disk. Building is idempotent:
+the directory is written to a temporary place and moved over any previous one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from tasks.compression import method_module, validate_step
+from tasks.config import VariantSpec
+from tasks.models import dir_size_mb, replace_dir
+
+METADATA = "greenlane_variant.json"
+
+
+def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: str) -> dict:
+    """Apply `spec.chain` to `base_dir`, write the variant to `out_dir`, return its metadata."""
+    out_dir = Path(out_dir)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    t0 = time.perf_counter()
+    try:
+        current = Path(base_dir)
+        steps = []
+        for i, step in enumerate(spec.chain):
+            cfg = validate_step(step.method, step.params, where=f"{spec.name}.chain[{i}]")
+            step_out = work / f"step{i}-{step.method}"
+            t_step = time.perf_counter()
+            facts = method_module(step.method).apply(current, cfg, step_out)
+            steps.append({"method": step.method, "params": cfg.model_dump(), "wall_s": time.perf_counter() - t_step, **facts})
+            current = step_out
+        final = work / "variant"
+        if current == Path(base_dir):
+            _link_or_copy_tree(current, final)  # baseline: the base weights, unchanged
+        else:
+            current.rename(final)
+        meta = {
+            "name": spec.name,
+            "base_model": base_model,
+            "chain": steps,
+            "chain_str": " -> ".join(_step_label(s) for s in steps) or "none",
+            "param_count": steps[-1]["param_count"] if steps else _param_count(final),
+            "size_mb": dir_size_mb(final),
+            "build_wall_s": time.perf_counter() - t0,
+        }
+        (final / METADATA).write_text(json.dumps(meta, indent=2))
+        replace_dir(final, out_dir)
+        return meta
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def read_metadata(variant_dir: Path) -> dict:
+    return json.loads((Path(variant_dir) / METADATA).read_text())
+
+
+def _step_label(step: dict) -> str:
+    params = ",".join(f"{k}={v}" for k, v in step["params"].items())
+    return f"{step['method']}({params})"
+
+
+def _param_count(model_dir: Path) -> int:
+    """Count parameters from the safetensors headers, without loading weights."""
+    from safetensors import safe_open
+
+    total = 0
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as st:
+            for key in st.keys():
+                n = 1
+                for dim in st.get_slice(key).get_shape():
+                    n *= dim
+                total += n
+    return total
+
+
+def _link_or_copy_tree(src: Path, dst: Path) -> None:
+    def link(s, d):
+        try:
+            Path(d).hardlink_to(s)  # same filesystem: no second copy of the weights
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=link)
