@@ -31,7 +31,7 @@ def tiny_dir(smol_dir, tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama", tokenizer_dir=smol_dir)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli():
     """`cli("run", "--set", ...)` runs the greenlane command in a subprocess."""
     return run_cli

@@ -11,6 +11,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("champion", help="show the champion of each target from the MLflow registry")
     p.add_argument("--target", help="only this target")
     p.add_argument("--config", help="YAML config, to find the registry (default: configs/default.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, as for `greenlane run` (e.g. base_model=...)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=handle)
 
@@ -20,7 +22,7 @@ def handle(args) -> int:
     from tasks.models import model_name
     from tasks.tracking.queries import champion_report
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.overrides)
     uri = cfg.mlflow.tracking_uri or f"sqlite:///{greenlane_home() / 'mlflow.db'}"
     name = cfg.mlflow.registered_model or model_name(cfg.base_model)
     targets = [args.target] if args.target else list(cfg.targets)

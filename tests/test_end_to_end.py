@@ -1,0 +1,70 @@
+"""`greenlane run` on the tiny model: a real Airflow dag.test() on a SQLite DB it migrates itself, a real
+SQLite MLflow store; the runs, registered versions and alias are then read back from MLflow."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+FAST = [
+    "--set", "eval.limit=6", "--set", "eval.perplexity_tokens=64",
+    "--set", "benchmark.prompts=2", "--set", "benchmark.max_new_tokens=4", "--set", "benchmark.repeats=1",
+    "--set", "variants=[baseline, bf16, bnb-nf4]",
+]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("greenlane-home")
+
+
+@pytest.fixture(scope="module")
+def first_run(cli, tiny_dir, home):
+    # Gates loose enough that the random tiny model passes: this test is about the plumbing.
+    out = cli("run", "--set", f"base_model={tiny_dir}", *FAST, "--set", "gates.min_accuracy=0",
+              "--set", "gates.max_accuracy_drop=1", env={"GREENLANE_HOME": str(home)})
+    assert out.returncode == 0, out.stderr[-4000:]
+    return out
+
+
+def test_runs_versions_and_alias_land_in_mlflow(first_run, home):
+    c = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    exp = c.get_experiment_by_name("greenlane-tiny-llama")
+    runs = c.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1
+    assert sorted(r.info.run_name for r in children) == ["baseline@cpu", "bf16@cpu", "bnb-nf4@cpu"]
+    for r in children:
+        assert r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert r.data.tags["energy_source"]  # every energy figure says where it came from
+        for key in ("energy_j_per_1k_tokens", "gco2e_per_1k_tokens", "latency_p50_ms", "latency_p95_ms", "ttft_ms",
+                    "tpot_ms", "tokens_per_s", "accuracy", "perplexity", "model_size_mb"):
+            assert key in r.data.metrics, (r.info.run_name, key)
+    versions = c.search_model_versions("name='tiny-llama'")
+    assert len(versions) == 3
+    champion = c.get_model_version_by_alias("tiny-llama", "champion-cpu")
+    assert c.get_model_version_by_alias("tiny-llama", "champion").version == champion.version
+    # The alias points at the lowest-carbon variant among those that passed (all pass these loose gates).
+    by_run = {r.info.run_id: r for r in children}
+    lowest = min(children, key=lambda r: r.data.metrics["gco2e_per_1k_tokens"])
+    assert by_run[champion.run_id].info.run_id == lowest.info.run_id
+    assert "champion" in first_run.stderr.lower() or "version" in first_run.stderr
+
+
+def test_champion_command_reports_it(cli, first_run, tiny_dir, home):
+    out = cli("champion", "--json", "--set", f"base_model={tiny_dir}", env={"GREENLANE_HOME": str(home)})
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)["cpu"]
+    assert report["registered_model"] == "tiny-llama" and report["alias"] == "champion-cpu"
+    assert report["metrics"]["gco2e_per_1k_tokens"] > 0 and report["baseline_metrics"]["accuracy"] >= 0
+
+
+def test_impossible_gates_promote_nothing_and_exit_3(cli, tiny_dir, home):
+    before = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_model_version_by_alias("tiny-llama", "champion-cpu")
+    out = cli("run", "--set", f"base_model={tiny_dir}", *FAST, "--set", "gates.min_accuracy=1.0",
+              "--set", "gates.max_latency_p95_ms=0.001", env={"GREENLANE_HOME": str(home)})
+    assert out.returncode == 3, out.stderr[-4000:]
+    assert "nothing promoted" in out.stderr
+    after = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_model_version_by_alias("tiny-llama", "champion-cpu")
+    assert after.version == before.version
