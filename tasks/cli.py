@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "tasks.commands.run",
     "tasks.commands.champion",
     "tasks.commands.energy_model",
+    "tasks.commands.carbon",
 ]
 
 
