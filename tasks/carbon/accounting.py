@@ -87,7 +87,16 @@ class Footprint:
 
     def to_json(self) -> dict:
         """The `greenlane carbon --json` object (exactly the keys the issue names)."""
-        keys = ("operational_g", "embodied_g", "total_g", "region", "ci_g_per_kwh", "hardware", "embodied_kg", "lifetime_years")
+        keys = (
+            "operational_g",
+            "embodied_g",
+            "total_g",
+            "region",
+            "ci_g_per_kwh",
+            "hardware",
+            "embodied_kg",
+            "lifetime_years",
+        )
         return {k: getattr(self, k) for k in keys}
 
 
@@ -158,7 +167,12 @@ class CarbonBreakdown:
 
     def to_metrics(self) -> dict[str, float]:
         """Numeric MLflow metrics (the issue's names); usd_per_1k_tokens only when a price was given."""
-        names = ("gco2e_operational_per_1k_tokens", "gco2e_embodied_per_1k_tokens", "gco2e_per_1k_tokens", "energy_j_per_1k_tokens")
+        names = (
+            "gco2e_operational_per_1k_tokens",
+            "gco2e_embodied_per_1k_tokens",
+            "gco2e_per_1k_tokens",
+            "energy_j_per_1k_tokens",
+        )
         metrics = {n: float(getattr(self, n)) for n in names}
         if self.usd_per_1k_tokens is not None:
             metrics["usd_per_1k_tokens"] = float(self.usd_per_1k_tokens)
@@ -169,8 +183,11 @@ class CarbonBreakdown:
 
 
 def cost_usd(
-    energy_kwh: float, seconds: float, pue: float = 1.0,
-    energy_usd_per_kwh: float | None = None, instance_usd_per_hour: float | None = None,
+    energy_kwh: float,
+    seconds: float,
+    pue: float = 1.0,
+    energy_usd_per_kwh: float | None = None,
+    instance_usd_per_hour: float | None = None,
 ) -> float | None:
     """Energy price x facility energy + instance price x busy hours; None when no price is given."""
     if energy_usd_per_kwh is None and instance_usd_per_hour is None:
@@ -198,7 +215,9 @@ def per_1k_tokens(
 ) -> CarbonBreakdown:
     """Carbon (and cost) per 1k tokens from a benchmark's energy and busy time per 1k tokens."""
     if not isinstance(energy_source, str) or not energy_source.strip():
-        raise GreenlaneError(f"energy_source must name where the joules came from (e.g. `nvml`, `estimate:...`), got {energy_source!r}")
+        raise GreenlaneError(
+            f"energy_source must name where the joules came from (e.g. `nvml`, `estimate:...`), got {energy_source!r}"
+        )
     energy_kwh = _check("energy_j_per_1k_tokens", energy_j_per_1k_tokens) / J_PER_KWH
     seconds = _check("busy_s_per_1k_tokens", busy_s_per_1k_tokens)
     fp = footprint(energy_kwh, seconds, region, hardware, pue, lifetime_years, hour, hours_csv)

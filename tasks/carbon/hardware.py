@@ -113,9 +113,7 @@ def act_embodied_kg(
 
 def _profile(name: str, raw: dict) -> HardwareProfile:
     act = ActInputs(**raw["act_inputs"])
-    act_kg = act_embodied_kg(
-        act.die_area_mm2, act.node, raw["memory_gb"], act.memory_type, act.ic_packages, act.fab
-    )
+    act_kg = act_embodied_kg(act.die_area_mm2, act.node, raw["memory_gb"], act.memory_type, act.ic_packages, act.fab)
     embodied = raw["embodied_kg"]
     if embodied == "derived":
         embodied = act_kg
@@ -147,6 +145,4 @@ def get(name: str) -> HardwareProfile:
         return table[key]
     close = difflib.get_close_matches(key, table, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise GreenlaneError(
-        f"unknown hardware {name!r}{hint}; known profiles: {', '.join(table)}; {LIST_HINT}"
-    )
+    raise GreenlaneError(f"unknown hardware {name!r}{hint}; known profiles: {', '.join(table)}; {LIST_HINT}")

@@ -66,8 +66,12 @@ def countries() -> dict[str, Intensity]:
     for code, row in mix.items():
         if row.get("carbon_intensity") is None:
             continue
-        source = f"codecarbon {version} {path.parent.name}/{path.name}, carbon_intensity for {row.get('year', 'year n/a')}"
-        out[code.upper()] = Intensity(code.upper(), float(row["carbon_intensity"]), row.get("country_name", code), source)
+        source = (
+            f"codecarbon {version} {path.parent.name}/{path.name}, carbon_intensity for {row.get('year', 'year n/a')}"
+        )
+        out[code.upper()] = Intensity(
+            code.upper(), float(row["carbon_intensity"]), row.get("country_name", code), source
+        )
     return out
 
 
@@ -139,7 +143,9 @@ def at_hour(path: str | Path, hour: int, label: str | None = None) -> Intensity:
         raise GreenlaneError(f"hour must be an integer 0-23, got {hour!r}")
     profile = hourly_profile(path)
     if hour not in profile:
-        raise GreenlaneError(f"{path}: no rows for hour {hour:02d}; hours present: {', '.join(f'{h:02d}' for h in profile)}")
+        raise GreenlaneError(
+            f"{path}: no rows for hour {hour:02d}; hours present: {', '.join(f'{h:02d}' for h in profile)}"
+        )
     return hourly_intensities(path, label)[hour]
 
 

@@ -111,21 +111,33 @@ def rank(
     for opt in options:
         for ci, hour in places:
             b = accounting.per_1k_tokens(
-                opt.energy_j_per_1k_tokens, opt.busy_s_per_1k_tokens, opt.energy_source, ci, opt.hardware,
-                pue=pue, lifetime_years=lifetime_years,
+                opt.energy_j_per_1k_tokens,
+                opt.busy_s_per_1k_tokens,
+                opt.energy_source,
+                ci,
+                opt.hardware,
+                pue=pue,
+                lifetime_years=lifetime_years,
             )
             priced.append((opt, hour, b))
     # ties broken by name so the order is reproducible
     priced.sort(key=lambda p: (p[2].gco2e_per_1k_tokens, p[0].target, p[2].region))
     return [
         Row(
-            rank=i, target=opt.target, hardware=b.hardware, region=b.region, hour=hour,
+            rank=i,
+            target=opt.target,
+            hardware=b.hardware,
+            region=b.region,
+            hour=hour,
             ci_g_per_kwh=b.ci_g_per_kwh,
             gco2e_operational_per_1k_tokens=b.gco2e_operational_per_1k_tokens,
             gco2e_embodied_per_1k_tokens=b.gco2e_embodied_per_1k_tokens,
-            gco2e_per_1k_tokens=b.gco2e_per_1k_tokens, embodied_share=b.embodied_share,
-            energy_j_per_1k_tokens=b.energy_j_per_1k_tokens, busy_s_per_1k_tokens=b.busy_s_per_1k_tokens,
-            energy_source=b.energy_source, measured=b.measured,
+            gco2e_per_1k_tokens=b.gco2e_per_1k_tokens,
+            embodied_share=b.embodied_share,
+            energy_j_per_1k_tokens=b.energy_j_per_1k_tokens,
+            busy_s_per_1k_tokens=b.busy_s_per_1k_tokens,
+            energy_source=b.energy_source,
+            measured=b.measured,
         )
         for i, (opt, hour, b) in enumerate(priced, start=1)
     ]
@@ -137,7 +149,10 @@ def mixed_sources(rows: list[Row]) -> bool:
 
 
 def format_table(rows: list[Row]) -> str:
-    head = f"{'#':>3} {'target':<18} {'hardware':<16} {'region':<12} {'CI g/kWh':>8} {'op g/1k':>10} {'emb g/1k':>10} {'total g/1k':>10} {'emb%':>5}  energy source"
+    head = (
+        f"{'#':>3} {'target':<18} {'hardware':<16} {'region':<12} {'CI g/kWh':>8} "
+        f"{'op g/1k':>10} {'emb g/1k':>10} {'total g/1k':>10} {'emb%':>5}  energy source"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
@@ -171,11 +186,14 @@ def plot(rows: list[Row], path: str | Path, top: int | None = 20) -> Path:
     bars_op = ax.barh(labels, op, color="#4c72b0", label="operational")
     bars_em = ax.barh(labels, em, left=op, color="#dd8452", label="embodied")
     for bars in (bars_op, bars_em):
-        for bar, h in zip(bars, hatch):
+        for bar, h in zip(bars, hatch, strict=True):
             bar.set_hatch(h)
+    for y, (o, e) in enumerate(zip(op, em, strict=True)):  # the embodied sliver is often too thin to see: say it
+        ax.text(o + e, y, f" {o + e:.3g} g ({e / (o + e) if o + e else 0:.1%} emb.)", va="center", fontsize=8)
+    ax.set_xlim(0, max(o + e for o, e in zip(op, em, strict=True)) * 1.35 or 1)
     ax.set_xlabel("gCO2e per 1k tokens")
     ax.set_title("What-if placement (hatched: estimated energy)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper right")  # best rows, the shortest bars, are at the top
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

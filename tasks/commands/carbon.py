@@ -37,11 +37,18 @@ def add_parser(subparsers) -> None:
     )
     whatif.add_argument("--options", help="JSON or CSV file of options")
     whatif.add_argument("--hardware", action="append", default=[], help="hardware profile of a target (repeatable)")
-    whatif.add_argument("--energy-j-per-1k", type=float, action="append", default=[], help="joules per 1k tokens (repeatable)")
-    whatif.add_argument("--seconds-per-1k", type=float, action="append", default=[], help="busy seconds per 1k tokens (repeatable)")
     whatif.add_argument(
-        "--energy-source", action="append", default=[],
-        help="where the joules came from (nvml, rapl, estimate:...); one, or one per target; default estimate:user-input",
+        "--energy-j-per-1k", type=float, action="append", default=[], help="joules per 1k tokens (repeatable)"
+    )
+    whatif.add_argument(
+        "--seconds-per-1k", type=float, action="append", default=[], help="busy seconds per 1k tokens (repeatable)"
+    )
+    whatif.add_argument(
+        "--energy-source",
+        action="append",
+        default=[],
+        help="where the joules came from (nvml, rapl, estimate:...): once, or once per target "
+        "(default estimate:user-input)",
     )
     whatif.add_argument("--target", action="append", default=[], help="target name (repeatable; default the hardware)")
     whatif.add_argument("--regions", default="QC,CISO,PACE", help="comma-separated regions (default QC,CISO,PACE)")
@@ -69,7 +76,9 @@ def run_carbon(args: argparse.Namespace) -> int:
         else:
             print(f"{found.hardware or 'no profile'}: {found.evidence}")
         return 0 if found.hardware else 1
-    missing = [f"--{n.replace('_', '-')}" for n in ("energy_kwh", "seconds", "region", "hardware") if getattr(args, n) is None]
+    missing = [
+        f"--{n.replace('_', '-')}" for n in ("energy_kwh", "seconds", "region", "hardware") if getattr(args, n) is None
+    ]
     if missing:
         raise GreenlaneError(f"carbon needs {', '.join(missing)} (or --list / --detect); see `greenlane carbon --help`")
     hardware = detect.detect_profile() if args.hardware == "auto" else args.hardware
@@ -91,9 +100,15 @@ def listing(countries: bool = False) -> dict:
     out = {
         "hardware": [
             {
-                "name": p.name, "display_name": p.display_name, "embodied_kg": round(p.embodied_kg, 3),
-                "embodied_source": " ".join(p.embodied_source.split()), "act_kg": round(p.act_kg, 3),
-                "tdp_w": p.tdp_w, "memory_gb": p.memory_gb, "source": p.source, "notes": " ".join(p.notes.split()),
+                "name": p.name,
+                "display_name": p.display_name,
+                "embodied_kg": round(p.embodied_kg, 3),
+                "embodied_source": " ".join(p.embodied_source.split()),
+                "act_kg": round(p.act_kg, 3),
+                "tdp_w": p.tdp_w,
+                "memory_gb": p.memory_gb,
+                "source": p.source,
+                "notes": " ".join(p.notes.split()),
             }
             for p in hardware.profiles().values()
         ],
@@ -132,22 +147,37 @@ def _flag_options(args: argparse.Namespace) -> list:
     from tasks.errors import GreenlaneError
 
     n = len(args.hardware)
-    counts = {"--hardware": n, "--energy-j-per-1k": len(args.energy_j_per_1k), "--seconds-per-1k": len(args.seconds_per_1k)}
+    counts = {
+        "--hardware": n,
+        "--energy-j-per-1k": len(args.energy_j_per_1k),
+        "--seconds-per-1k": len(args.seconds_per_1k),
+    }
     if len(set(counts.values())) != 1:
         given = ", ".join(f"{k} x{v}" for k, v in counts.items())
-        raise GreenlaneError(f"whatif: give --hardware, --energy-j-per-1k and --seconds-per-1k once per target ({given})")
+        raise GreenlaneError(
+            f"whatif: give --hardware, --energy-j-per-1k and --seconds-per-1k once per target ({given})"
+        )
     if len(args.energy_source) not in (0, 1, n):
-        raise GreenlaneError(f"whatif: --energy-source given {len(args.energy_source)} times for {n} targets; give it once, or once per target")
+        raise GreenlaneError(
+            f"whatif: --energy-source given {len(args.energy_source)} times for {n} targets; "
+            "give it once, or once per target"
+        )
     if len(args.target) not in (0, n):
-        raise GreenlaneError(f"whatif: --target given {len(args.target)} times for {n} targets; give it once per target")
-    sources = args.energy_source * n if len(args.energy_source) == 1 else args.energy_source or ["estimate:user-input"] * n
+        raise GreenlaneError(
+            f"whatif: --target given {len(args.target)} times for {n} targets; give it once per target"
+        )
+    sources = (
+        args.energy_source * n if len(args.energy_source) == 1 else args.energy_source or ["estimate:user-input"] * n
+    )
     targets = args.target or args.hardware
     return [
         Option.from_dict(
             {"target": t, "hardware": h, "energy_j_per_1k_tokens": e, "busy_s_per_1k_tokens": s, "energy_source": src},
             f"target {i + 1}",
         )
-        for i, (t, h, e, s, src) in enumerate(zip(targets, args.hardware, args.energy_j_per_1k, args.seconds_per_1k, sources))
+        for i, (t, h, e, s, src) in enumerate(
+            zip(targets, args.hardware, args.energy_j_per_1k, args.seconds_per_1k, sources, strict=True)
+        )
     ]
 
 
@@ -160,9 +190,9 @@ def run_whatif(args: argparse.Namespace) -> int:
     if not options:
         raise GreenlaneError("whatif needs --options FILE or --hardware/--energy-j-per-1k/--seconds-per-1k per target")
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
-    rows = whatif.rank(options, regions, args.hours_csv, args.hours_label, args.pue, args.lifetime_years)
     if args.top is not None and args.top < 1:
         raise GreenlaneError(f"--top must be >= 1, got {args.top}")
+    rows = whatif.rank(options, regions, args.hours_csv, args.hours_label, args.pue, args.lifetime_years)
     shown = rows[: args.top] if args.top else rows
     if args.plot:
         whatif.plot(shown, args.plot, top=None)

@@ -5,6 +5,8 @@ C_op = E[kWh] x PUE x CI;  C_em = t / (LT x 8760 h) x C_hw.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from tasks.carbon import accounting
@@ -44,24 +46,38 @@ def test_lifetime_sweep_shrinks_embodied_share_monotonically():
         fp = footprint(0.07, 3600, "QC", "t4", lifetime_years=years)
         assert fp.operational_g == pytest.approx(2.17)  # lifetime touches embodied only
         shares.append(fp.embodied_g / fp.total_g)
-    assert all(a > b for a, b in zip(shares, shares[1:]))
+    assert all(a > b for a, b in pairwise(shares))
 
 
 def test_per_1k_tokens_carries_units_sources_and_metrics():
     b = per_1k_tokens(
-        energy_j_per_1k_tokens=3600.0, busy_s_per_1k_tokens=10.0, energy_source="nvml",
-        region="CISO", hardware="rtx6000-ada", pue=1.5,
-        energy_usd_per_kwh=0.10, instance_usd_per_hour=3.60,
+        energy_j_per_1k_tokens=3600.0,
+        busy_s_per_1k_tokens=10.0,
+        energy_source="nvml",
+        region="CISO",
+        hardware="rtx6000-ada",
+        pue=1.5,
+        energy_usd_per_kwh=0.10,
+        instance_usd_per_hour=3.60,
     )
     kwh = 3600.0 / 3.6e6  # 0.001 kWh
     assert b.gco2e_operational_per_1k_tokens == pytest.approx(kwh * 1.5 * 262)  # 0.393 g
     assert b.gco2e_embodied_per_1k_tokens == pytest.approx(10 / FIVE_YEARS_S * 26600)
     assert b.gco2e_per_1k_tokens == pytest.approx(b.gco2e_operational_per_1k_tokens + b.gco2e_embodied_per_1k_tokens)
     assert b.usd_per_1k_tokens == pytest.approx(kwh * 1.5 * 0.10 + 10 / 3600 * 3.60)  # 0.00015 + 0.01
-    assert (b.energy_source, b.measured, b.region, b.hardware, b.embodied_kg) == ("nvml", True, "CISO", "rtx6000-ada", 26.6)
+    assert (b.energy_source, b.measured, b.region, b.hardware, b.embodied_kg) == (
+        "nvml",
+        True,
+        "CISO",
+        "rtx6000-ada",
+        26.6,
+    )
     assert set(b.to_metrics()) == {
-        "gco2e_operational_per_1k_tokens", "gco2e_embodied_per_1k_tokens", "gco2e_per_1k_tokens",
-        "energy_j_per_1k_tokens", "usd_per_1k_tokens",
+        "gco2e_operational_per_1k_tokens",
+        "gco2e_embodied_per_1k_tokens",
+        "gco2e_per_1k_tokens",
+        "energy_j_per_1k_tokens",
+        "usd_per_1k_tokens",
     }
     assert all(isinstance(v, float) for v in b.to_metrics().values())
 
@@ -99,3 +115,16 @@ def test_hourly_intensity_replaces_the_region_average(hourly_csv):
 def test_bad_inputs_name_the_value_and_the_remedy(call, message):
     with pytest.raises(GreenlaneError, match=message):
         call()
+
+
+def test_carbon_imports_nothing_heavy():
+    # carbon is arithmetic: importing it (and the CLI module) must not pull torch, MLflow or matplotlib.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tasks.carbon.accounting, tasks.carbon.whatif, tasks.carbon.detect, tasks.commands.carbon;"
+        "print(sorted(m for m in ('torch', 'mlflow', 'airflow', 'matplotlib', 'codecarbon') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
