@@ -120,7 +120,7 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
         pue=tcfg.pue,
     )
     record.update(carbon.to_metrics())
-    record["carbon"] = carbon.to_dict() if hasattr(carbon, "to_dict") else carbon.to_metrics()
+    record["carbon"] = carbon.to_dict()
 
     uri, parent = ctx["tracking_uri"], ctx["parent_run_id"]
     run_id = runs.ensure_run(

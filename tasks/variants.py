@@ -14,8 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tasks.compression import method_module, validate_step
+from tasks.compression import QUANTIZED_OUTPUT, method_module, validate_step
 from tasks.config import VariantSpec
+from tasks.errors import GreenlaneError
 from tasks.models import dir_size_mb, replace_dir
 
 METADATA = "greenlane_variant.json"
@@ -23,7 +24,9 @@ METADATA = "greenlane_variant.json"
 
 def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: str) -> dict:
     """Apply `spec.chain` to `base_dir`, write the variant to `out_dir`, return its metadata."""
+    check_variant(base_dir, spec)
     out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     t0 = time.perf_counter()
     try:
@@ -34,6 +37,8 @@ def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: 
             step_out = work / f"step{i}-{step.method}"
             t_step = time.perf_counter()
             facts = method_module(step.method).apply(current, cfg, step_out)
+            if current != Path(base_dir):
+                _carry_artifacts(current, step_out)
             steps.append({"method": step.method, "params": cfg.model_dump(), "wall_s": time.perf_counter() - t_step, **facts})
             current = step_out
         final = work / "variant"
@@ -55,6 +60,26 @@ def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: 
         return meta
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def check_variant(base_dir: Path, spec: VariantSpec) -> None:
+    """Fail before any work on a chain that cannot run: each method's `check(in_dir, cfg)` hook
+    (run against the base model, e.g. LoRA target modules exist), and no step after a quantizing one."""
+    for i, step in enumerate(spec.chain):
+        where = f"{spec.name}.chain[{i}]"
+        cfg = validate_step(step.method, step.params, where=where)
+        previous = spec.chain[i - 1].method if i else None
+        if previous in QUANTIZED_OUTPUT:
+            raise GreenlaneError(
+                f"{where}: {step.method} cannot follow {previous}, whose output is quantized; put quantization last "
+                "(for LoRA on a 4-bit base, use lora with base_bits: 4)"
+            )
+        check = getattr(method_module(step.method), "check", None)
+        if check is not None:
+            try:
+                check(Path(base_dir), cfg)
+            except GreenlaneError as err:
+                raise GreenlaneError(f"{where}: {err}") from None
 
 
 def read_metadata(variant_dir: Path) -> dict:
@@ -79,6 +104,13 @@ def _param_count(model_dir: Path) -> int:
                     n *= dim
                 total += n
     return total
+
+
+def _carry_artifacts(src: Path, dst: Path) -> None:
+    """Subdirectories of a step's output are its artifacts (a LoRA adapter, a loss curve): keep them down the chain."""
+    for sub in src.iterdir():
+        if sub.is_dir() and not (dst / sub.name).exists():
+            sub.rename(dst / sub.name)  # both are temporary step directories on one filesystem
 
 
 def _link_or_copy_tree(src: Path, dst: Path) -> None:

@@ -26,14 +26,11 @@ def load_prompts(n: int) -> list[str]:
 
 def make_target_meter(target: TargetConfig, out_dir: Path):
     """The energy meter for this machine: the target's choice, or the best available for `auto`."""
-    from tasks.measurement import meters
+    from tasks.measurement.meters import select_meter
 
+    # codecarbon wants a country for its own (unused here) carbon figure; ours comes from tasks.carbon.
     country = target.region if len(target.region) == 3 and target.region.isupper() else "USA"
-    if target.energy_meter == "auto" and hasattr(meters, "select_meter"):
-        return meters.select_meter("auto", output_dir=out_dir, country_iso_code=country)
-    name = "codecarbon" if target.energy_meter == "auto" else target.energy_meter
-    kwargs = {"output_dir": out_dir, "country_iso_code": country} if name == "codecarbon" else {}
-    return meters.make_meter(name, **kwargs)
+    return select_meter(target.energy_meter, output_dir=out_dir, country_iso_code=country)
 
 
 def measure_generation(model, tokenizer, cfg: BenchmarkConfig, meter) -> tuple[dict, EnergyReading, list[dict]]:
