@@ -55,6 +55,34 @@ class TargetConfig(_Strict):
     """Power usage effectiveness of the facility (>= 1.0; typical 1.1-1.6)."""
     energy_meter: str = "auto"
     """Energy meter: `auto` picks from what the hardware offers; or force `codecarbon`, `rapl`, `nvml`, ..."""
+    lifetime_years: float = Field(5.0, gt=0)
+    """Hardware lifetime over which its manufacturing carbon is amortized, years."""
+    energy_usd_per_kwh: float | None = Field(None, ge=0)
+    """Electricity price, USD/kWh (None: not priced)."""
+    instance_usd_per_hour: float | None = Field(None, ge=0)
+    """Machine/instance price, USD/hour (None: not priced)."""
+
+    @field_validator("hardware")
+    @classmethod
+    def _known_hardware(cls, value: str) -> str:
+        from tasks.carbon import hardware
+
+        try:
+            hardware.get(value)
+        except GreenlaneError as err:
+            raise ValueError(str(err)) from None
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        from tasks.carbon import regions
+
+        try:
+            regions.lookup(value)
+        except GreenlaneError as err:
+            raise ValueError(str(err)) from None
+        return value
 
 
 class BenchmarkConfig(_Strict):
@@ -88,6 +116,20 @@ class GateConfig(_Strict):
     """Largest allowed p95 end-to-end request latency, ms (None: no latency gate)."""
 
 
+class CarbonConfig(_Strict):
+    whatif_regions: list[str] = ["QC", "CISO", "PACE"]
+    """Regions the champion's what-if placement table compares (each target's own region is added)."""
+    hours_csv: str | None = None
+    """Optional hourly intensity CSV (timestamp, gco2e_per_kwh) for time-of-day what-ifs."""
+
+    @field_validator("whatif_regions")
+    @classmethod
+    def _known_regions(cls, value: list[str]) -> list[str]:
+        for region in value:
+            TargetConfig._known_region(region)
+        return value
+
+
 class MlflowConfig(_Strict):
     tracking_uri: str | None = None
     """MLflow tracking URI; default: a SQLite store under the greenlane home."""
@@ -111,6 +153,7 @@ class GreenlaneConfig(_Strict):
     benchmark: BenchmarkConfig = BenchmarkConfig()
     eval: EvalConfig = EvalConfig()
     gates: GateConfig = GateConfig()
+    carbon: CarbonConfig = CarbonConfig()
     mlflow: MlflowConfig = MlflowConfig()
     seed: int = 0
     """Seed for every random choice (tiny model init, sampling order)."""

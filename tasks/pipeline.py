@@ -118,8 +118,18 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
         region=tcfg.region,
         hardware=tcfg.hardware,
         pue=tcfg.pue,
+        lifetime_years=tcfg.lifetime_years,
+        energy_usd_per_kwh=tcfg.energy_usd_per_kwh,
+        instance_usd_per_hour=tcfg.instance_usd_per_hour,
     )
     record.update(carbon.to_metrics())
+    from tasks.carbon.detect import detect
+
+    found = detect()  # what this worker really is, recorded beside what the config claimed
+    record["hardware"].update(detected_profile=found.hardware, detected_evidence=found.evidence)
+    if found.hardware != tcfg.hardware:
+        log.warning("target %s is configured as %r but this machine looks like %r (%s); embodied carbon uses %r",
+                    target, tcfg.hardware, found.hardware, found.evidence, tcfg.hardware)
     record["carbon"] = carbon.to_dict()
 
     uri, parent = ctx["tracking_uri"], ctx["parent_run_id"]
@@ -138,7 +148,8 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
         uri, run_id, metrics={k: record.get(k) for k in runs.METRIC_KEYS}, params=params,
         tags={"energy_source": record["energy_source"],
               "energy_kind": "measured" if record["energy_measured"] else "estimate",
-              "hardware": record["hardware"]["processor"], "region": tcfg.region},
+              "hardware": record["hardware"]["processor"], "region": tcfg.region,
+              "hardware_profile_detected": found.hardware or "unknown"},
     )
     runs.log_json(uri, run_id, record, "benchmark.json")
     emissions = out_dir / "emissions.csv"
@@ -172,6 +183,7 @@ def promote(ctx: dict, result_files: list[str]) -> dict:
                 ctx["tracking_uri"], ctx["registered_model"], target, record["model_version"],
                 is_default=(target == cfg.default_target), decision_note=decision.reason,
             )
+            entry["whatif"] = whatif_for_champion(ctx, cfg, target, record)
         log.info("target %s: %s", target, decision.reason)
         summary["targets"][target] = entry
     summary["results"] = [{k: v for k, v in r.items() if k not in ("correct", "samples")} for r in results]
@@ -180,3 +192,21 @@ def promote(ctx: dict, result_files: list[str]) -> dict:
     runs.log_json(ctx["tracking_uri"], ctx["parent_run_id"], summary, "decision.json")
     runs.finish(ctx["tracking_uri"], ctx["parent_run_id"])
     return {t: e["decision"]["champion"] for t, e in summary["targets"].items()}
+
+
+def whatif_for_champion(ctx: dict, cfg: GreenlaneConfig, target: str, record: dict) -> list[dict]:
+    """Rank regions (and hours) for the champion's measured cost of 1k tokens; log table and plot."""
+    from tasks.carbon import whatif
+    from tasks.tracking import runs
+
+    tcfg = cfg.targets[target]
+    option = whatif.Option(target=target, hardware=tcfg.hardware, energy_j_per_1k_tokens=record["energy_j_per_1k_tokens"],
+                           busy_s_per_1k_tokens=record["busy_s_per_1k_tokens"], energy_source=record["energy_source"])
+    regions = list(dict.fromkeys([*cfg.carbon.whatif_regions, tcfg.region]))
+    rows = whatif.rank([option], regions, cfg.carbon.hours_csv, pue=tcfg.pue, lifetime_years=tcfg.lifetime_years)
+    out = Path(ctx["run_dir"]) / f"whatif-{_safe(target)}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "whatif.txt").write_text(whatif.format_table(rows) + "\n")
+    whatif.plot(rows, out / "whatif.png")
+    runs.log_dir(ctx["tracking_uri"], ctx["parent_run_id"], out, f"whatif/{target}")
+    return [r.to_dict() for r in rows]

@@ -36,6 +36,11 @@ def add_parser(subparsers) -> None:
         ),
     )
     whatif.add_argument("--options", help="JSON or CSV file of options")
+    whatif.add_argument("--champion", action="store_true",
+                        help="add each target's current champion from the MLflow registry (its measured energy and time)")
+    whatif.add_argument("--config", help="with --champion: the config naming the registry (default configs/default.yaml)")
+    whatif.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --champion: config override, as for `greenlane run`")
     whatif.add_argument("--hardware", action="append", default=[], help="hardware profile of a target (repeatable)")
     whatif.add_argument(
         "--energy-j-per-1k", type=float, action="append", default=[], help="joules per 1k tokens (repeatable)"
@@ -187,6 +192,8 @@ def run_whatif(args: argparse.Namespace) -> int:
 
     options = whatif.read_options(args.options) if args.options else []
     options += _flag_options(args)
+    if args.champion:
+        options += _champion_options(args)
     if not options:
         raise GreenlaneError("whatif needs --options FILE or --hardware/--energy-j-per-1k/--seconds-per-1k per target")
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
@@ -203,3 +210,30 @@ def run_whatif(args: argparse.Namespace) -> int:
         if args.plot:
             print(f"plot: {args.plot}")
     return 0
+
+
+def _champion_options(args: argparse.Namespace) -> list:
+    """One what-if option per target that has a champion, from what its benchmark run logged."""
+    from tasks.carbon import whatif
+    from tasks.config import greenlane_home, load_config
+    from tasks.errors import GreenlaneError
+    from tasks.models import model_name
+    from tasks.tracking.queries import champion_report
+
+    cfg = load_config(args.config, args.overrides)
+    uri = cfg.mlflow.tracking_uri or f"sqlite:///{greenlane_home() / 'mlflow.db'}"
+    name = cfg.mlflow.registered_model or model_name(cfg.base_model)
+    options = []
+    for target, tcfg in cfg.targets.items():
+        info = champion_report(uri, name, target)
+        if info is None:
+            continue
+        options.append(whatif.Option(
+            target=f"{target}:{info['variant']}", hardware=tcfg.hardware,
+            energy_j_per_1k_tokens=info["metrics"]["energy_j_per_1k_tokens"],
+            busy_s_per_1k_tokens=info["metrics"]["busy_s_per_1k_tokens"],
+            energy_source=info["energy_source"] or "unknown",
+        ))
+    if not options:
+        raise GreenlaneError(f"no champion in registered model {name!r} at {uri}; run `greenlane run` first")
+    return options
