@@ -190,6 +190,12 @@ def promote(ctx: dict, result_files: list[str]) -> dict:
     decision_file = Path(ctx["run_dir"]) / "decision.json"
     decision_file.write_text(json.dumps(summary, indent=2, default=str))
     runs.log_json(ctx["tracking_uri"], ctx["parent_run_id"], summary, "decision.json")
+    record_md = promotion.decision_markdown(summary)
+    (Path(ctx["run_dir"]) / "decision.md").write_text(record_md)
+    runs.client(ctx["tracking_uri"]).log_text(ctx["parent_run_id"], record_md, "decision.md")
+    # The parent run's description in the MLflow UI is the decision record itself.
+    runs.log_record(ctx["tracking_uri"], ctx["parent_run_id"], metrics={}, params={},
+                    tags={"mlflow.note.content": record_md})
     runs.finish(ctx["tracking_uri"], ctx["parent_run_id"])
     return {t: e["decision"]["champion"] for t, e in summary["targets"].items()}
 

@@ -119,3 +119,34 @@ def decide(results: list[dict], gates: GateConfig, target: str, expected: list[s
 
 def _measured(source: str) -> bool:
     return not source.startswith("estimate:")
+
+
+def decision_markdown(summary: dict) -> str:
+    """The decision record a person reads: per target, every variant, every gate, and why the champion won."""
+    lines = [f"# greenlane decision for {summary['registered_model']} ({summary['dag_run_id']})", ""]
+    results = {(r["variant"], r["target"]): r for r in summary["results"]}
+    for target, entry in summary["targets"].items():
+        decision = entry["decision"]
+        lines += [f"## target `{target}`", "", f"**{decision['reason']}**", ""]
+        if entry.get("promoted"):
+            p = entry["promoted"]
+            lines += [f"Alias `{p['alias']}` -> version {p['version']} (previous: {p['previous'] or 'none'}).", ""]
+        lines += ["| variant | gCO2e/1k tok | energy J/1k tok | energy source | accuracy | p95 ms | gates |",
+                  "|---|---|---|---|---|---|---|"]
+        for v in sorted(decision["verdicts"], key=lambda v: (v["gco2e_per_1k_tokens"] is None, v["gco2e_per_1k_tokens"] or 0)):
+            r = results.get((v["variant"], target), {})
+            gates = ", ".join(
+                f"{g['gate']} {'ok' if g['passed'] else 'FAIL'}" + (f" ({g['value']:.4g} vs {g['limit']})" if g["value"] is not None and g["limit"] is not None else "")
+                for g in v["gates"]
+            )
+            star = " (champion)" if v["variant"] == decision["champion"] else ""
+            lines.append(
+                f"| {v['variant']}{star} | {_fmt(v['gco2e_per_1k_tokens'])} | {_fmt(r.get('energy_j_per_1k_tokens'))} | "
+                f"{v['energy_source']} | {_fmt(r.get('accuracy'))} | {_fmt(r.get('latency_p95_ms'))} | {gates} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"

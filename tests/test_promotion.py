@@ -66,3 +66,15 @@ def test_only_the_named_target_is_considered():
 def test_mixed_energy_sources_are_flagged():
     d = decide([rec("baseline", 1.0, 0.8, source="rapl"), rec("bf16", 0.5, 0.8)], GATES, "cpu")
     assert d.mixed_energy_sources and "not like for like" in d.reason
+
+
+def test_decision_markdown_lists_every_variant_and_gate():
+    from dataclasses import asdict
+
+    from tasks.promotion import decision_markdown
+
+    rows = [rec("baseline", 1.0, 0.80), rec("bf16", 0.6, 0.80), rec("nf4", 0.3, 0.70)]
+    d = decide(rows, GATES, "cpu")
+    md = decision_markdown({"registered_model": "m", "dag_run_id": "r1", "results": rows,
+                            "targets": {"cpu": {"decision": asdict(d), "promoted": None}}})
+    assert "bf16 (champion)" in md and "max_accuracy_drop FAIL" in md and md.count("\n| ") == 4
