@@ -18,6 +18,7 @@ from tasks.errors import GreenlaneError
 COMMAND_MODULES = [
     "tasks.commands.run",
     "tasks.commands.champion",
+    "tasks.commands.rollback",
     "tasks.commands.energy_model",
     "tasks.commands.carbon",
 ]
