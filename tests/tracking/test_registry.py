@@ -34,10 +34,10 @@ def test_promote_then_rollback(store):
     registry.promote(uri, "m", "cpu", v1, is_default=True, decision_note="first")
     moved = registry.promote(uri, "m", "cpu", v2, is_default=True, decision_note="second")
     assert moved == {"alias": "champion-cpu", "version": v2, "previous": v1}
-    assert c.get_model_version_by_alias("m", "champion").version == v2
+    assert str(c.get_model_version_by_alias("m", "champion").version) == v2
     registry.rollback(uri, "m", "cpu", is_default=True)
-    assert c.get_model_version_by_alias("m", "champion-cpu").version == v1
-    assert c.get_model_version_by_alias("m", "champion").version == v1
+    assert str(c.get_model_version_by_alias("m", "champion-cpu").version) == v1
+    assert str(c.get_model_version_by_alias("m", "champion").version) == v1
     assert c.get_model_version(name="m", version=v1).tags["decision-cpu"] == "rollback of champion-cpu"
 
 
