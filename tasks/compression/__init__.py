@@ -20,7 +20,15 @@ from pydantic import ValidationError
 METHODS = {
     "cast": "tasks.compression.cast",
     "bnb": "tasks.compression.bnb",
+    "quanto": "tasks.compression.quanto",
+    "prune": "tasks.compression.prune",
+    "sparsity": "tasks.compression.sparsity",
+    "distill": "tasks.compression.distill",
+    "lora": "tasks.compression.lora",
 }
+
+# Methods whose output is quantized weights that no other method can take as input: they go last in a chain.
+QUANTIZED_OUTPUT = {"bnb", "quanto"}
 
 # Built-in variants a config may name with a bare string.
 PRESETS: dict[str, list[dict[str, Any]]] = {
@@ -30,6 +38,17 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     "bnb-int8": [{"method": "bnb", "bits": 8}],
     "bnb-nf4": [{"method": "bnb", "bits": 4, "quant_type": "nf4"}],
     "bnb-fp4": [{"method": "bnb", "bits": 4, "quant_type": "fp4"}],
+    "quanto-int8": [{"method": "quanto", "weights": "qint8"}],
+    "quanto-int4": [{"method": "quanto", "weights": "qint4"}],
+    "prune": [{"method": "prune", "ratio": 0.25}],
+    "sparse": [{"method": "sparsity", "sparsity": 0.3}],
+    "distill": [{"method": "distill", "layer_ratio": 0.2}],
+    "lora": [{"method": "lora"}],
+    "qlora": [{"method": "lora", "base_bits": 4}],
+    "prune-heal": [{"method": "prune", "ratio": 0.25}, {"method": "distill", "layer_ratio": 0.0}],
+    "prune-heal-nf4": [{"method": "prune", "ratio": 0.25}, {"method": "distill", "layer_ratio": 0.0},
+                       {"method": "bnb", "bits": 4, "quant_type": "nf4"}],
+    "lora-int8": [{"method": "lora"}, {"method": "bnb", "bits": 8}],
 }
 
 
