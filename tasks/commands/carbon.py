@@ -215,14 +215,12 @@ def run_whatif(args: argparse.Namespace) -> int:
 def _champion_options(args: argparse.Namespace) -> list:
     """One what-if option per target that has a champion, from what its benchmark run logged."""
     from tasks.carbon import whatif
-    from tasks.config import greenlane_home, load_config
+    from tasks.config import load_config
     from tasks.errors import GreenlaneError
-    from tasks.models import model_name
-    from tasks.tracking.queries import champion_report
+    from tasks.tracking.queries import champion_report, registry_location
 
     cfg = load_config(args.config, args.overrides)
-    uri = cfg.mlflow.tracking_uri or f"sqlite:///{greenlane_home() / 'mlflow.db'}"
-    name = cfg.mlflow.registered_model or model_name(cfg.base_model)
+    uri, name = registry_location(cfg)
     options = []
     for target, tcfg in cfg.targets.items():
         info = champion_report(uri, name, target)

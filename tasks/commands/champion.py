@@ -18,13 +18,11 @@ def add_parser(sub) -> None:
 
 
 def handle(args) -> int:
-    from tasks.config import greenlane_home, load_config
-    from tasks.models import model_name
-    from tasks.tracking.queries import champion_report
+    from tasks.config import load_config
+    from tasks.tracking.queries import champion_report, registry_location
 
     cfg = load_config(args.config, args.overrides)
-    uri = cfg.mlflow.tracking_uri or f"sqlite:///{greenlane_home() / 'mlflow.db'}"
-    name = cfg.mlflow.registered_model or model_name(cfg.base_model)
+    uri, name = registry_location(cfg)
     targets = [args.target] if args.target else list(cfg.targets)
     report = {t: champion_report(uri, name, t) for t in targets}
     if all(v is None for v in report.values()):

@@ -15,15 +15,14 @@ def add_parser(sub) -> None:
 
 
 def handle(args) -> int:
-    from tasks.config import greenlane_home, load_config
+    from tasks.config import load_config
     from tasks.errors import GreenlaneError
-    from tasks.models import model_name
+    from tasks.tracking.queries import registry_location
     from tasks.tracking.registry import rollback
 
     cfg = load_config(args.config, args.overrides)
     if args.target not in cfg.targets:
         raise GreenlaneError(f"unknown target {args.target!r}; targets: {', '.join(cfg.targets)}")
-    uri = cfg.mlflow.tracking_uri or f"sqlite:///{greenlane_home() / 'mlflow.db'}"
-    name = cfg.mlflow.registered_model or model_name(cfg.base_model)
+    uri, name = registry_location(cfg)
     print(json.dumps(rollback(uri, name, args.target, is_default=args.target == cfg.default_target)))
     return 0

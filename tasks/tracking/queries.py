@@ -33,3 +33,12 @@ def champion_report(tracking_uri: str, name: str, target: str) -> dict | None:
         "metrics": run.data.metrics,
         "baseline_metrics": baseline[0].data.metrics if baseline else {},
     }
+
+
+def registry_location(cfg) -> tuple[str, str]:
+    """(tracking URI, registered model name) a config points at, with the embedded defaults."""
+    from tasks.config import greenlane_home
+    from tasks.models import model_name
+
+    uri = cfg.mlflow.tracking_uri or f"sqlite:///{greenlane_home() / 'mlflow.db'}"
+    return uri, cfg.mlflow.registered_model or model_name(cfg.base_model)
