@@ -39,6 +39,9 @@ def configure_airflow(home: Path | None = None) -> Path:
     home = home or greenlane_home()
     (home / "airflow").mkdir(parents=True, exist_ok=True)
     os.environ.update(airflow_env(home))
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-variant "Loading weights" bars would interleave with the progress lines
     return home
 
 

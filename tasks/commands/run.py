@@ -35,7 +35,7 @@ def handle(args) -> int:
     from tasks.config import greenlane_home, load_config, parse_overrides
     from tasks.models import resolve_base
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = Console(stderr=True, soft_wrap=True, width=150)  # width: logs and CI are not terminals
     t0 = time.perf_counter()
     # Validate everything cheap before starting Airflow, so bad input fails in a second with one line.
     cfg = load_config(args.config, args.overrides)
