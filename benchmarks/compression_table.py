@@ -84,12 +84,18 @@ def table(records: list[dict]) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in records:
-        chain = r["chain"] if len(r["chain"]) < 60 else r["chain"][:57] + "..."
+        chain = short_chain(PRESETS[r["variant"]]) if r["variant"] in PRESETS else r["chain"]
         lines.append(
             f"| {r['variant']} | `{chain}` | {r['build_s']:.0f} | {r['param_count'] / 1e6:.1f} | {r['size_mb']:.0f} "
             f"| {r['perplexity']:.2f} | {r['accuracy']:.2f} | {r['forward_ms']:.0f} |"
         )
     return "\n".join(lines)
+
+
+def short_chain(chain: list[dict]) -> str:
+    """`prune(ratio=0.25) -> bnb(bits=4)`: the parameters the preset sets (the rest are defaults)."""
+    steps = [f"{s['method']}({','.join(f'{k}={v}' for k, v in s.items() if k != 'method')})" for s in chain]
+    return " -> ".join(steps) or "none"
 
 
 def main() -> None:

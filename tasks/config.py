@@ -85,17 +85,67 @@ class TargetConfig(_Strict):
         return value
 
 
+class EnergyGridConfig(_Strict):
+    tin: list[int] = []
+    """Input token counts of the token-grid sweep (e.g. [16, 64, 256]); empty: no sweep."""
+    tout: list[int] = []
+    """Output token counts of the sweep (e.g. [8, 32, 128]); every (tin, tout) pair is one cell."""
+    repeats: int = Field(1, ge=1)
+    """Requests measured per cell (averaged into one point, so cross-validation never sees a cell twice)."""
+
+    @field_validator("tin", "tout")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(v < 1 for v in value):
+            raise ValueError(f"token counts must be >= 1, got {value}")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _enough_cells(self) -> "EnergyGridConfig":
+        cells = len(self.tin) * len(self.tout)
+        if (self.tin or self.tout) and cells < 10:
+            raise ValueError(f"tin x tout must give at least 10 cells for the 5-fold cross-validated fit, got "
+                             f"{len(self.tin)} x {len(self.tout)} = {cells} (e.g. tin: [16, 64, 256, 512], tout: [8, 32, 128])")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tin and self.tout)
+
+
 class BenchmarkConfig(_Strict):
     prompts: int = Field(6, ge=1)
-    """Number of prompts (from the shipped prompt set) generated per repeat."""
+    """Number of prompts (from the shipped prompt set) generated per pass, in a seeded random order per pass."""
     max_new_tokens: int = Field(32, ge=2)
     """Tokens generated per prompt; EOS is suppressed so every request has this length."""
     warmup: int = Field(1, ge=0)
     """Warm-up requests run before measuring; excluded from every figure."""
     repeats: int = Field(2, ge=1)
-    """Passes over the prompts inside the measured window."""
+    """Minimum measured passes over the prompts (each pass is its own energy window)."""
+    max_repeats: int = Field(4, ge=1)
+    """Most measured passes: passes continue past `repeats` until the CIs reach `ci_target` or this count."""
+    ci_target: float = Field(0.05, gt=0, le=1)
+    """Stop repeating once the 95% CI half-width of per-request latency and of energy per token is within
+    this fraction of the mean (0.05 = 5%)."""
+    batch_sizes: list[int] = [1]
+    """Batch sizes swept for throughput and J/token (e.g. [1, 4, 16]); 1 reuses the main measurement."""
+    energy_grid: EnergyGridConfig = EnergyGridConfig()
+    """Optional token-grid sweep fitting E(tin, tout) and runtime(tin, tout) for this variant x target."""
     threads: int | None = Field(None, ge=1)
     """torch intra-op threads during the benchmark (None: torch's default)."""
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _batch_sizes(cls, value: list[int]) -> list[int]:
+        if not value or any(b < 1 for b in value):
+            raise ValueError(f"batch sizes must be a non-empty list of integers >= 1, got {value}")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _repeat_bounds(self) -> "BenchmarkConfig":
+        if self.max_repeats < self.repeats:
+            raise ValueError(f"max_repeats ({self.max_repeats}) must be >= repeats ({self.repeats}), the minimum number of passes")
+        return self
 
 
 class EvalConfig(_Strict):

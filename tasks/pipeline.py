@@ -110,7 +110,8 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
     variant_dir = Path(ctx["run_dir"]) / "variants" / _safe(variant)
     out_dir = Path(ctx["run_dir"]) / "results" / _safe(f"{variant}@{target}")
     log.info("benchmarking %s@%s", variant, target)
-    record = run_benchmark(variant_dir, target, tcfg, cfg.benchmark, cfg.eval, out_dir)
+    record = run_benchmark(variant_dir, target, tcfg, cfg.benchmark, cfg.eval, out_dir, reference_dir=Path(ctx["base_dir"]),
+                           reference_cache=Path(ctx["run_dir"]) / "fidelity-reference.npz", seed=cfg.seed)
     carbon = per_1k_tokens(
         energy_j_per_1k_tokens=record["energy_j_per_1k_tokens"],
         busy_s_per_1k_tokens=record["busy_s_per_1k_tokens"],
@@ -145,16 +146,16 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
     for i, step in enumerate(meta["chain"]):
         params.update({f"step{i}.{k}": v for k, v in {"method": step["method"], **step["params"]}.items()})
     runs.log_record(
-        uri, run_id, metrics={k: record.get(k) for k in runs.METRIC_KEYS}, params=params,
+        uri, run_id, metrics=runs.metrics_of(record), params=params,
         tags={"energy_source": record["energy_source"],
               "energy_kind": "measured" if record["energy_measured"] else "estimate",
               "hardware": record["hardware"]["processor"], "region": tcfg.region,
               "hardware_profile_detected": found.hardware or "unknown"},
     )
     runs.log_json(uri, run_id, record, "benchmark.json")
-    emissions = out_dir / "emissions.csv"
-    if emissions.is_file():
-        runs.client(uri).log_artifact(run_id, str(emissions))
+    for artifact in ("emissions.csv", "energy_model.json", "energy_grid.csv"):  # the last two: benchmark.energy_grid
+        if (out_dir / artifact).is_file():
+            runs.client(uri).log_artifact(run_id, str(out_dir / artifact))
     runs.log_dir(uri, run_id, variant_dir, "model")
     record["run_id"] = run_id
     record["model_version"] = registry.register_variant(uri, ctx["registered_model"], run_id, variant)

@@ -48,8 +48,12 @@ def _option_ids(tokenizer) -> list[int]:
     return [i[0] for i in ids]
 
 
-def task_accuracy(model, tokenizer, examples: list[dict], task: str = "sentiment") -> dict:
-    """Accuracy with per-example correctness (kept for paired comparisons against the baseline)."""
+def task_accuracy(model, tokenizer, examples: list[dict], task: str = "sentiment", observe=None) -> dict:
+    """Accuracy with per-example correctness (kept for paired comparisons against the baseline).
+
+    `observe(input_ids, logits)`, when given, sees each example's own token ids [T] and the
+    logits at those positions [T, vocab] (the fidelity comparison reuses this forward pass).
+    """
     import torch
 
     option_ids = _option_ids(tokenizer)
@@ -63,6 +67,8 @@ def task_accuracy(model, tokenizer, examples: list[dict], task: str = "sentiment
         with torch.inference_mode():
             # The cache object is extended in place by a forward pass, so each example gets a copy.
             out = model(input_ids=ids, attention_mask=mask, past_key_values=copy.deepcopy(prefix_cache), use_cache=True)
+        if observe is not None:
+            observe(ids[0], out.logits[0])
         scores = out.logits[0, -1, option_ids]
         correct.append(int(LABELS[int(scores.argmax())] == ex["label"]))
     return {"accuracy": sum(correct) / len(correct), "accuracy_n": len(correct), "correct": correct}

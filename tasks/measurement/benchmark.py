@@ -1,9 +1,12 @@
 """Benchmark one variant on the machine this code runs on.
 
 Produces a plain record (a dict of numbers with units in their names, plus
-labels): energy over the measured generation window and its source, latency
-figures, task accuracy with per-example correctness, perplexity, size. Warm-up
-requests are excluded from every figure. No carbon, no MLflow here.
+labels): energy over the measured generation passes and its source, latency
+figures with 95% CIs and n, the prefill/decode split, the batch-size sweep,
+task accuracy with per-example correctness and its CI, fidelity to the base
+model (KL, top-1 agreement), perplexity, size, and optionally a fitted
+E(tin, tout) model. Warm-up requests are excluded from every figure. No
+carbon, no MLflow here.
 """
 
 from __future__ import annotations
@@ -14,8 +17,7 @@ import time
 from pathlib import Path
 
 from tasks.config import BenchmarkConfig, EvalConfig, TargetConfig
-from tasks.measurement import accuracy, latency
-from tasks.measurement.energy import EnergyReading
+from tasks.measurement import accuracy, fidelity, passes, stats, sweeps
 
 
 def load_prompts(n: int) -> list[str]:
@@ -33,23 +35,6 @@ def make_target_meter(target: TargetConfig, out_dir: Path):
     return select_meter(target.energy_meter, output_dir=out_dir, country_iso_code=country)
 
 
-def measure_generation(model, tokenizer, cfg: BenchmarkConfig, meter) -> tuple[dict, EnergyReading, list[dict]]:
-    """Warm up, then generate over the prompts `cfg.repeats` times inside one energy window."""
-    prompts = load_prompts(cfg.prompts)
-    for prompt in prompts[: cfg.warmup]:
-        latency.timed_generate(model, tokenizer, prompt, cfg.max_new_tokens)
-    timings, samples = [], []
-    meter.start()
-    for rep in range(cfg.repeats):
-        for prompt in prompts:
-            timing, text = latency.timed_generate(model, tokenizer, prompt, cfg.max_new_tokens)
-            timings.append(timing)
-            if rep == 0:
-                samples.append({"prompt": prompt, "output": text})
-    reading = meter.stop()
-    return latency.summarize(timings), reading, samples
-
-
 def run_benchmark(
     variant_dir: Path,
     target_name: str,
@@ -57,8 +42,16 @@ def run_benchmark(
     bench: BenchmarkConfig,
     evalcfg: EvalConfig,
     out_dir: Path,
+    reference_dir: Path | None = None,
+    reference_cache: Path | None = None,
+    seed: int = 0,
 ) -> dict:
-    """Benchmark the variant in `variant_dir`; write `benchmark.json` under `out_dir` and return the record."""
+    """Benchmark the variant in `variant_dir`; write `benchmark.json` under `out_dir` and return the record.
+
+    `reference_dir` is the base model the fidelity figures compare against (None: no fidelity figures);
+    its distributions are cached in `reference_cache` (default: in `out_dir`), shared by a run's variants.
+    `seed` fixes the prompt order of every pass.
+    """
     import torch
 
     from tasks.models import load_model
@@ -69,15 +62,30 @@ def run_benchmark(
     if bench.threads:
         torch.set_num_threads(bench.threads)
     meta = read_metadata(variant_dir)
+    examples = accuracy.load_split(evalcfg.task, "eval", evalcfg.limit)
+    reference = None
+    if reference_dir is not None:  # before the variant loads: the base model runs here only on a cache miss
+        cache = Path(reference_cache) if reference_cache else out_dir / "fidelity-reference.npz"
+        reference = fidelity.load_or_build_reference(Path(reference_dir), examples, evalcfg.task, cache)
     t0 = time.perf_counter()
     model, tokenizer = load_model(variant_dir)
     load_s = time.perf_counter() - t0
 
-    lat, reading, samples = measure_generation(model, tokenizer, bench, make_target_meter(target, out_dir))
-    acc = accuracy.task_accuracy(model, tokenizer, accuracy.load_split(evalcfg.task, "eval", evalcfg.limit), evalcfg.task)
+    meter = make_target_meter(target, out_dir)
+    prompts = load_prompts(bench.prompts)
+    measured, samples, converged = passes.run_passes(model, tokenizer, prompts, bench, meter, seed=seed)
+    gen, reading = passes.summarize(measured, converged, bench.ci_target)
+    tokens = gen["output_tokens"]
+    batch = sweeps.batch_sweep(model, tokenizer, prompts, bench, meter, reading, tokens)
+    grid = {}
+    if bench.energy_grid.enabled:
+        grid = sweeps.energy_grid(model, tokenizer, bench.energy_grid, meter, out_dir, f"{meta['name']}@{target_name}")
+
+    comparison = fidelity.Comparison(reference) if reference is not None else None
+    acc = accuracy.task_accuracy(model, tokenizer, examples, evalcfg.task, observe=comparison)
+    acc_lo, acc_hi = stats.wilson_ci95(sum(acc["correct"]), acc["accuracy_n"])
     ppl = accuracy.perplexity(model, tokenizer, accuracy.heldout_text(), evalcfg.perplexity_tokens)
 
-    tokens = lat["output_tokens"]
     record = {
         "variant": meta["name"],
         "target": target_name,
@@ -89,15 +97,23 @@ def run_benchmark(
         "energy_measured": reading.measured,
         "energy_j_per_1k_tokens": reading.energy_j / tokens * 1000,
         "busy_s_per_1k_tokens": reading.duration_s / tokens * 1000,
-        **lat,
+        **gen,
+        **batch,
+        **grid,
         "accuracy": acc["accuracy"],
         "accuracy_n": acc["accuracy_n"],
+        # Wilson interval; the half-width is of that interval, whose centre is not exactly `accuracy`
+        "accuracy_ci95": (acc_hi - acc_lo) / 2,
+        "accuracy_ci95_lo": acc_lo,
+        "accuracy_ci95_hi": acc_hi,
         "correct": acc["correct"],
+        **(comparison.result() if comparison is not None else {"kl_to_baseline": None, "top1_agreement": None}),
         **ppl,
         "param_count": meta["param_count"],
         "model_size_mb": meta["size_mb"],
         "model_memory_mb": model.get_memory_footprint() / 1e6,
         "load_s": load_s,
+        "prompt_order_seed": seed,
         "samples": samples,
     }
     (out_dir / "benchmark.json").write_text(json.dumps(record, indent=2))

@@ -63,3 +63,29 @@ class EnergyMeter(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> EnergyReading: ...
+
+
+def sum_readings(readings: list[EnergyReading]) -> EnergyReading:
+    """One reading for several windows of the same meter: joules and seconds add up.
+
+    Detail keys ending in `_j` or `_s` (extensive quantities, by the units-in-names rule) are
+    summed; other details are the first window's. `windows` and `energy_j_per_window` say how
+    the total was made.
+    """
+    if not readings:
+        raise ValueError("sum_readings needs at least one reading")
+    sources = {r.source for r in readings}
+    if len(sources) > 1:
+        raise ValueError(f"cannot add readings from different sources: {sorted(sources)}")
+    details = dict(readings[0].details)
+    for key, value in readings[0].details.items():
+        if key.endswith(("_j", "_s")) and isinstance(value, (int, float)):
+            details[key] = sum(float(r.details.get(key, 0.0)) for r in readings)
+    details.update(windows=len(readings), energy_j_per_window=[r.energy_j for r in readings])
+    return EnergyReading(
+        energy_j=sum(r.energy_j for r in readings),
+        duration_s=sum(r.duration_s for r in readings),
+        source=readings[0].source,
+        details=details,
+        idle_power_w=readings[0].idle_power_w,
+    )

@@ -74,12 +74,63 @@ def timed_generate(model, tokenizer, prompt: str, max_new_tokens: int) -> tuple[
     return timing, tokenizer.decode(new_tokens, skip_special_tokens=True)
 
 
+def prefill(model, tokenizer, prompt: str) -> int:
+    """The prefill alone: one forward over the chat-formatted prompt, filling a KV cache, as
+    `generate` does before its first token. Returns the prompt's token count."""
+    import torch
+
+    inputs = chat_inputs(tokenizer, prompt)
+    with torch.inference_mode():
+        # logits for the last position only, like generate's first step (the LM head is ~20% of a small model)
+        model(**inputs, use_cache=True, logits_to_keep=1)
+    return int(inputs["input_ids"].shape[1])
+
+
+def generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int) -> int:
+    """Greedy-generate `max_new_tokens` for every prompt in one left-padded batch; returns tokens generated."""
+    import torch
+
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # decoder-only: new tokens must follow each prompt directly
+    try:
+        inputs = tokenizer.apply_chat_template(
+            [[{"role": "user", "content": p}] for p in prompts],
+            add_generation_prompt=True, padding=True, return_tensors="pt", return_dict=True,
+        )
+    finally:
+        tokenizer.padding_side = side
+    with torch.inference_mode():
+        out = model.generate(**inputs, **_fixed_length(tokenizer, max_new_tokens))
+    return int(out.shape[1] - inputs["input_ids"].shape[1]) * len(prompts)
+
+
+def generate_ids(model, tokenizer, input_ids, max_new_tokens: int) -> int:
+    """Greedy-generate exactly `max_new_tokens` after raw token ids (no chat template); returns tokens generated."""
+    import torch
+
+    with torch.inference_mode():
+        out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                             **_fixed_length(tokenizer, max_new_tokens))
+    return int(out.shape[1] - input_ids.shape[1])
+
+
+def _fixed_length(tokenizer, n: int) -> dict:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return {"max_new_tokens": n, "min_new_tokens": n, "do_sample": False, "pad_token_id": pad}
+
+
 def summarize(timings: list[RequestTiming]) -> dict:
     """Latency figures over requests, in ms and tokens/s."""
+    from tasks.measurement.stats import mean_ci95
+
     totals_ms = np.array([t.total_s for t in timings]) * 1000
     out_tokens = sum(t.output_tokens for t in timings)
+    mean_ms, ci_ms, n = mean_ci95(totals_ms)
     return {
         "requests": len(timings),
+        "latency_mean_ms": mean_ms,
+        "latency_ci95_ms": ci_ms if np.isfinite(ci_ms) else None,  # half-width of the 95% CI of the mean
+        "latency_n": n,
         "output_tokens": out_tokens,
         "prompt_tokens": sum(t.prompt_tokens for t in timings),
         "ttft_ms": float(np.mean([t.ttft_s for t in timings]) * 1000),

@@ -22,7 +22,22 @@ METRIC_KEYS = (
     "gco2e_embodied_per_1k_tokens", "usd_per_1k_tokens", "busy_s_per_1k_tokens",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "ttft_ms", "tpot_ms", "tokens_per_s",
     "accuracy", "perplexity", "model_size_mb", "model_memory_mb", "param_count",
+    # how trustworthy the figures are: 95% CI half-widths and sample counts
+    "latency_mean_ms", "latency_ci95_ms", "latency_n", "energy_j_per_1k_tokens_ci95", "energy_n", "passes",
+    "accuracy_ci95",
+    # prefill vs decode, batch-size optima, fidelity to the base model, the E(tin, tout) fit
+    "prefill_ms_per_token", "decode_ms_per_token", "prefill_j_per_token", "decode_j_per_token",
+    "energy_optimal_batch_size", "throughput_optimal_batch_size", "kl_to_baseline", "top1_agreement",
+    "energy_model_cv_mdape", "runtime_model_cv_mdape",
 )
+# Metric families with one key per swept value (benchmark.batch_sizes): tokens_per_s_bs4, j_per_token_bs4, ...
+METRIC_PREFIXES = ("tokens_per_s_bs", "j_per_token_bs")
+
+
+def metrics_of(record: dict) -> dict:
+    """The record's loggable metrics: METRIC_KEYS plus every key of a METRIC_PREFIXES family."""
+    swept = {k: v for k, v in record.items() if k.startswith(METRIC_PREFIXES)}
+    return {**{k: record.get(k) for k in METRIC_KEYS}, **swept}
 
 
 def client(tracking_uri: str) -> MlflowClient:

@@ -1,0 +1,175 @@
+"""Fidelity to the baseline: KL(base || variant) of next-token distributions and top-1 agreement.
+
+Positions: every token of every eval example, after the task's few-shot prefix,
+exactly as the accuracy pass scores them, so the comparison reuses that forward
+pass (`task_accuracy(observe=...)`) and costs the variant nothing extra.
+
+The reference (the base model's distributions) is computed once per run and
+cached in one file: for each position, the base model's top-K token ids and
+log-probabilities. KL is taken over those K tokens plus one bucket for the
+rest of the vocabulary. Merging tokens into a bucket can only lower KL, so the
+figure is a lower bound of the full-vocabulary KL, tight when the top K hold
+nearly all of the base model's mass (recorded as `reference_topk_mass`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tasks.errors import GreenlaneError
+
+TOP_K = 32
+_TINY = 1e-12  # floor for a bucket's probability: log(0) when the top K hold all the mass to float precision
+
+
+@dataclass
+class Reference:
+    token_ids: np.ndarray
+    """All examples' token ids, concatenated [P]."""
+    offsets: np.ndarray
+    """Example i spans positions offsets[i]:offsets[i+1]."""
+    topk_ids: np.ndarray
+    """[P, K] the base model's K most likely next tokens per position, most likely first."""
+    topk_logp: np.ndarray
+    """[P, K] their natural-log probabilities."""
+    meta: dict
+
+    def save(self, path: Path) -> None:
+        """Atomic: written beside `path` and moved over it, so a reader never sees half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, token_ids=self.token_ids, offsets=self.offsets, topk_ids=self.topk_ids,
+                     topk_logp=self.topk_logp, meta=np.array(json.dumps(self.meta)))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Reference":
+        with np.load(path) as data:
+            return cls(data["token_ids"], data["offsets"], data["topk_ids"], data["topk_logp"],
+                       json.loads(str(data["meta"])))
+
+
+class _Collector:
+    """`observe` hook that records the base model's top-K per position."""
+
+    def __init__(self):
+        self.ids, self.topk_ids, self.topk_logp = [], [], []
+
+    def __call__(self, input_ids, logits) -> None:
+        logp = logits.float().log_softmax(-1)
+        values, index = logp.topk(TOP_K, dim=-1)
+        self.ids.append(input_ids.numpy().astype(np.int64))
+        self.topk_ids.append(index.numpy().astype(np.int64))
+        self.topk_logp.append(values.numpy().astype(np.float32))
+
+    def reference(self, meta: dict) -> Reference:
+        offsets = np.cumsum([0] + [len(i) for i in self.ids])
+        return Reference(np.concatenate(self.ids), offsets, np.concatenate(self.topk_ids),
+                         np.concatenate(self.topk_logp), meta)
+
+
+class Comparison:
+    """`observe` hook for a variant: per-position KL(base || variant) and top-1 agreement."""
+
+    def __init__(self, ref: Reference):
+        self.ref = ref
+        self.example = 0
+        self.kl: list[np.ndarray] = []
+        self.agree: list[np.ndarray] = []
+
+    def __call__(self, input_ids, logits) -> None:
+        import torch
+
+        i = self.example
+        self.example += 1
+        if i + 1 >= len(self.ref.offsets):
+            raise GreenlaneError(f"fidelity reference has {len(self.ref.offsets) - 1} examples; the variant was scored on more")
+        span = slice(int(self.ref.offsets[i]), int(self.ref.offsets[i + 1]))
+        if not np.array_equal(input_ids.numpy(), self.ref.token_ids[span]):
+            raise GreenlaneError(f"eval example {i} tokenizes differently for the variant than for the base model; "
+                                 "fidelity needs the base model's tokenizer")
+        logq = logits.double().log_softmax(-1)
+        ids = torch.from_numpy(self.ref.topk_ids[span])
+        q_top = logq.gather(-1, ids).numpy()
+        p_top = self.ref.topk_logp[span].astype(np.float64)
+        self.kl.append(_bucket_kl(p_top, q_top))
+        self.agree.append(logq.argmax(-1).numpy() == self.ref.topk_ids[span, 0])
+
+    def result(self) -> dict:
+        if self.example != len(self.ref.offsets) - 1:
+            raise GreenlaneError(f"fidelity compared {self.example} examples, the reference has {len(self.ref.offsets) - 1}")
+        kl = np.concatenate(self.kl)
+        return {
+            "kl_to_baseline": float(kl.mean()),
+            "top1_agreement": float(np.concatenate(self.agree).mean()),
+            "fidelity_positions": int(kl.size),
+            "fidelity_method": f"KL over base top-{TOP_K} + rest bucket (lower bound of full KL), nats per position",
+            "reference_topk_mass": float(np.exp(self.ref.topk_logp.astype(np.float64)).sum(-1).mean()),
+        }
+
+
+def _bucket_kl(p_top: np.ndarray, q_top: np.ndarray) -> np.ndarray:
+    """KL(p || q) per row over the K given tokens plus a `rest` bucket, nats."""
+    p_rest = np.maximum(1.0 - np.exp(p_top).sum(-1), _TINY)
+    q_rest = np.maximum(1.0 - np.exp(q_top).sum(-1), _TINY)
+    kl = (np.exp(p_top) * (p_top - q_top)).sum(-1) + p_rest * (np.log(p_rest) - np.log(q_rest))
+    return np.maximum(kl, 0.0)  # float rounding can give -1e-17 for identical rows
+
+
+def reference_key(reference_dir: Path, examples: list[dict], task: str) -> dict:
+    """What a cached reference must match to be reused."""
+    digest = hashlib.sha256(json.dumps([e["text"] for e in examples]).encode()).hexdigest()[:16]
+    return {"reference_dir": str(Path(reference_dir).resolve()), "task": task, "examples": len(examples),
+            "examples_sha256": digest, "top_k": TOP_K}
+
+
+def load_or_build_reference(reference_dir: Path, examples: list[dict], task: str, cache: Path) -> Reference:
+    """The cached reference if it matches; otherwise run the base model once and cache it.
+
+    A lock file serializes parallel benchmark tasks of one run, so the base model runs once.
+    """
+    key = reference_key(reference_dir, examples, task)
+    cache = Path(cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(cache.with_name(cache.name + ".lock")):
+        if cache.is_file():
+            try:
+                ref = Reference.load(cache)
+                if ref.meta == key:
+                    return ref
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable or stale: rebuilt below
+        ref = build_reference(reference_dir, examples, task, key)
+        ref.save(cache)
+        return ref
+
+
+def build_reference(reference_dir: Path, examples: list[dict], task: str, meta: dict) -> Reference:
+    from tasks.measurement import accuracy
+    from tasks.models import load_model
+
+    model, tokenizer = load_model(reference_dir)
+    collector = _Collector()
+    accuracy.task_accuracy(model, tokenizer, examples, task, observe=collector)
+    return collector.reference(meta)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    import fcntl
+
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

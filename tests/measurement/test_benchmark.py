@@ -1,0 +1,85 @@
+"""The benchmark runner end to end on the tiny model, and the new benchmark config fields."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tasks.config import load_config
+from tasks.errors import GreenlaneError
+
+FAST = ["eval.limit=4", "eval.perplexity_tokens=16", "benchmark.prompts=2", "benchmark.max_new_tokens=3",
+        "benchmark.warmup=1", "benchmark.repeats=2", "benchmark.max_repeats=3", "benchmark.batch_sizes=[1, 2]",
+        "benchmark.energy_grid={tin: [2, 4, 8, 16, 32], tout: [2, 3]}", "targets.cpu.energy_meter=estimate"]
+
+
+@pytest.fixture(scope="module")
+def record(tiny_dir, tmp_path_factory):
+    from tasks.config import VariantSpec
+    from tasks.measurement.benchmark import run_benchmark
+    from tasks.variants import build_variant
+
+    tmp = tmp_path_factory.mktemp("bench")
+    variant = tmp / "baseline"
+    build_variant(tiny_dir, VariantSpec(name="baseline"), variant, base_model=str(tiny_dir))
+    cfg = load_config(None, FAST)
+    out = tmp / "out"
+    rec = run_benchmark(variant, "cpu", cfg.targets["cpu"], cfg.benchmark, cfg.eval, out,
+                        reference_dir=tiny_dir, reference_cache=tmp / "reference.npz", seed=3)
+    return rec, out
+
+
+def test_record_has_ci_phase_batch_fidelity_fields(record):
+    rec, out = record
+    assert 2 <= rec["passes"] <= 3 and rec["latency_n"] == 2 * rec["passes"] and rec["energy_n"] == rec["passes"]
+    assert rec["latency_ci95_ms"] > 0 and rec["energy_j_per_1k_tokens_ci95"] is not None
+    assert rec["energy_j_per_1k_tokens_mean"] == pytest.approx(rec["energy_j_per_1k_tokens"])
+    assert rec["prefill_j_per_token"] > 0 and rec["decode_ms_per_token"] > 0
+    assert rec["phase_energy_source"].startswith("estimate:")
+    assert set(rec) >= {"tokens_per_s_bs1", "tokens_per_s_bs2", "j_per_token_bs1", "j_per_token_bs2"}
+    assert rec["energy_optimal_batch_size"] in (1, 2) and rec["throughput_optimal_batch_size"] in (1, 2)
+    assert rec["kl_to_baseline"] == pytest.approx(0.0, abs=1e-9) and rec["top1_agreement"] == 1.0
+    assert rec["accuracy_ci95_lo"] <= rec["accuracy"] <= rec["accuracy_ci95_hi"] and rec["accuracy_ci95"] > 0
+    assert rec["prompt_order_seed"] == 3
+    assert json.loads((out / "benchmark.json").read_text())["passes"] == rec["passes"]
+
+
+def test_energy_grid_fits_and_saves(record):
+    from tasks.energy_model import load_models
+
+    rec, out = record
+    models = load_models(out / "energy_model.json")
+    assert set(models) == {"energy_j", "runtime_s"} and models["energy_j"].n_points == 10
+    assert rec["energy_model_cells"] == 10 and rec["energy_model"]["energy_j"]["min_prediction"] >= 0
+    assert (out / "energy_grid.csv").read_text().startswith("model,tin,tout,energy_j,runtime_s")
+
+
+def test_record_covers_logged_metrics(record):
+    from tasks.tracking.runs import METRIC_KEYS, metrics_of
+
+    rec, _ = record
+    carbon = {k for k in METRIC_KEYS if k.startswith(("gco2e", "usd"))}  # added by the pipeline, not measured here
+    assert sorted(set(METRIC_KEYS) - carbon - set(rec)) == []
+    assert {"tokens_per_s_bs2", "j_per_token_bs2"} <= set(metrics_of(rec))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("benchmark.max_repeats=1", "max_repeats (1) must be >= repeats (2)"),
+        ("benchmark.ci_target=0", "ci_target"),
+        ("benchmark.batch_sizes=[]", "non-empty list"),
+        ("benchmark.batch_sizes=[0, 4]", "batch sizes"),
+        ("benchmark.energy_grid={tin: [8, 16], tout: [4, 8]}", "at least 10 cells"),
+        ("benchmark.energy_grid={tin: [0, 8, 16, 32, 64], tout: [4, 8]}", "token counts must be >= 1"),
+    ],
+)
+def test_bad_benchmark_config_fails_at_load(override, message):
+    with pytest.raises(GreenlaneError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        load_config(None, [override])
+
+
+def test_benchmark_defaults_stay_cheap():
+    bench = load_config().benchmark
+    assert bench.batch_sizes == [1] and not bench.energy_grid.enabled and bench.ci_target == 0.05
