@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "tasks.commands.rollback",
     "tasks.commands.energy_model",
     "tasks.commands.carbon",
+    "tasks.commands.trigger",
 ]
 
 
