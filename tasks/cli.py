@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "tasks.commands.rollback",
     "tasks.commands.energy_model",
     "tasks.commands.carbon",
+    "tasks.commands.route",
+    "tasks.commands.report",
     "tasks.commands.trigger",
 ]
 

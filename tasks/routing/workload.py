@@ -55,7 +55,7 @@ def make(tin, tout, source: str) -> Workload:
     if bad.any():
         first = int(np.argmax(bad))
         raise GreenlaneError(
-            f"{source}: query {first} has tin={tin[first]!r}, tout={tout[first]!r}; token counts must be whole numbers >= 1"
+            f"{source}: query {first} has tin={tin[first]:g}, tout={tout[first]:g}; token counts must be whole numbers >= 1"
         )
     return Workload(tin.astype(np.int64), tout.astype(np.int64), source)
 
