@@ -7,7 +7,11 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install clean-home
+# Debian packages the tests start for real: Chromium (MLflow UI and report checks), PostgreSQL and Redis
+# (the Celery-executor test). Installed once when missing; needs root or sudo.
+SYSTEM_PACKAGES := chromium postgresql redis-server
+
+.PHONY: demo test install system-deps clean-home
 
 $(BIN)/greenlane: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,7 +28,14 @@ install: $(BIN)/greenlane
 demo: install
 	$(BIN)/greenlane run
 
-test: install
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: install system-deps
 	$(BIN)/pytest -q
 
 clean-home:

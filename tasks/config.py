@@ -44,9 +44,33 @@ class VariantSpec(_Strict):
     """Methods applied in order to the base model; empty means the base model itself."""
 
 
+class GateConfig(_Strict):
+    max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0)
+    """Largest allowed fall in task accuracy vs the baseline, as a fraction (0.01 = 1 point), judged on
+    `accuracy_drop_bound`."""
+    accuracy_drop_bound: Literal["ci95_upper", "point"] = "ci95_upper"
+    """Which figure of the drop the gate reads: `ci95_upper`, the upper end of the paired-bootstrap 95%
+    interval (a variant cannot pass by luck), or `point`, the observed drop."""
+    min_accuracy: float = Field(0.0, ge=0.0, le=1.0)
+    """Absolute minimum task accuracy."""
+    max_latency_p95_ms: float | None = Field(None, gt=0)
+    """Largest allowed p95 end-to-end request latency, ms (None: no latency gate)."""
+    max_memory_mb: float | None = Field(None, gt=0)
+    """Largest allowed peak memory while serving, MB: the GPU's peak allocation on a GPU, else the process's
+    peak resident memory during the benchmark (e.g. 7000 for an 8 GB Jetson Orin Nano; None: no memory gate)."""
+    min_top1_agreement: float | None = Field(None, ge=0.0, le=1.0)
+    """Smallest allowed fidelity to the base model: the fraction of eval positions where the variant's most
+    likely next token is the base model's (None: no fidelity gate)."""
+
+
 class TargetConfig(_Strict):
-    queue: str = "default"
-    """Airflow queue whose workers run this target's benchmarks."""
+    queue: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Airflow queue whose workers run this target's benchmarks (a Celery worker started with `--queues <queue>`,
+    on the machine the target describes); letters, digits, `-`, `_`, `.`. The DAGs serve the queues listed in
+    env GREENLANE_QUEUES (plus `default`)."""
+    worker_wait_s: float = Field(300, ge=0)
+    """How long to wait for a live worker on `queue` before giving up on this target for the run: its benchmarks
+    are skipped with "no worker for queue X" and its champion does not move (the other targets go on)."""
     hardware: str = "cpu"
     """Hardware profile name for embodied carbon (see `greenlane carbon --list`)."""
     region: str = "CISO"
@@ -61,6 +85,17 @@ class TargetConfig(_Strict):
     """Electricity price, USD/kWh (None: not priced)."""
     instance_usd_per_hour: float | None = Field(None, ge=0)
     """Machine/instance price, USD/hour (None: not priced)."""
+    gates: dict[str, Any] = {}
+    """Per-target overrides of the top-level `gates` (e.g. `{max_memory_mb: 7000}` for a Jetson)."""
+
+    @field_validator("gates")
+    @classmethod
+    def _known_gates(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(GateConfig.model_fields))
+        if unknown:
+            raise ValueError(f"unknown gate(s) {', '.join(unknown)}; known: {', '.join(GateConfig.model_fields)}")
+        GateConfig(**value)  # each value within its gate's bounds
+        return value
 
     @field_validator("hardware")
     @classmethod
@@ -157,15 +192,6 @@ class EvalConfig(_Strict):
     """Tokens of held-out text scored for perplexity."""
 
 
-class GateConfig(_Strict):
-    max_accuracy_drop: float = Field(0.01, ge=0.0, le=1.0)
-    """Largest allowed fall in task accuracy vs the baseline, as a fraction (0.01 = 1 point)."""
-    min_accuracy: float = Field(0.0, ge=0.0, le=1.0)
-    """Absolute minimum task accuracy."""
-    max_latency_p95_ms: float | None = Field(None, gt=0)
-    """Largest allowed p95 end-to-end request latency, ms (None: no latency gate)."""
-
-
 class CarbonConfig(_Strict):
     whatif_regions: list[str] = ["QC", "CISO", "PACE"]
     """Regions the champion's what-if placement table compares (each target's own region is added)."""
@@ -242,6 +268,10 @@ class GreenlaneConfig(_Strict):
         if self.default_target not in self.targets:
             raise ValueError(f"default_target {self.default_target!r} is not one of the targets: {', '.join(self.targets)}")
         return self
+
+    def gates_for(self, target: str) -> GateConfig:
+        """The top-level gates with the target's own overrides applied."""
+        return self.gates.model_copy(update=self.targets[target].gates)
 
     def variant(self, name: str) -> VariantSpec:
         for v in self.variants:

@@ -1,7 +1,10 @@
 """Deciding which variant to promote on a target. Pure: numbers in, a Decision out.
 
 Every variant of one target is checked against the gates; a missing or NaN
-metric fails its gate (fail closed). The baseline is the yardstick: if it is
+metric fails its gate (fail closed). The accuracy-drop gate reads, by default,
+the upper end of the paired-bootstrap 95% interval of the drop (per-example
+correctness of variant and baseline on the same examples), so a variant does
+not pass because it got lucky on a small eval set. The baseline is the yardstick: if it is
 missing or fails its own gates, nothing is promoted. Among the variants that
 pass, the lowest `gco2e_per_1k_tokens` wins (ties: higher accuracy, then name).
 Registry code acts on the Decision; nothing here touches MLflow.
@@ -9,10 +12,14 @@ Registry code acts on the Decision; nothing here touches MLflow.
 
 from __future__ import annotations
 
+import json
 import math
+from urllib.parse import quote
 from dataclasses import asdict, dataclass, field
 
 from tasks.config import GateConfig
+from tasks.errors import GreenlaneError
+from tasks.measurement import stats
 
 BASELINE = "baseline"
 
@@ -33,6 +40,8 @@ class Verdict:
     gco2e_per_1k_tokens: float | None
     energy_source: str
     gates: list[GateResult] = field(default_factory=list)
+    accuracy_drop: dict = field(default_factory=dict)
+    """`accuracy_drop` vs the baseline and its paired-bootstrap 95% bounds (`accuracy_drop_ci95_lo/hi`)."""
 
 
 @dataclass(frozen=True)
@@ -65,25 +74,50 @@ def _gate(name: str, value: float | None, limit: float | None, ok) -> GateResult
     return GateResult(name, bool(ok(value, limit)), value, limit)
 
 
+def accuracy_drop(record: dict, baseline: dict) -> dict:
+    """The variant's accuracy drop vs the baseline (positive = worse) and the paired-bootstrap 95% interval.
+
+    The interval needs both records' per-example `correct` lists over the same examples; without them the
+    bounds are None (and a gate on them fails closed).
+    """
+    acc, base_acc = _num(record, "accuracy"), _num(baseline, "accuracy")
+    out = {"accuracy_drop": None if acc is None or base_acc is None else base_acc - acc,
+           "accuracy_drop_ci95_lo": None, "accuracy_drop_ci95_hi": None}
+    if isinstance(record.get("correct"), list) and isinstance(baseline.get("correct"), list):
+        try:
+            ci = stats.accuracy_delta_ci95(baseline, record)
+        except GreenlaneError:
+            return out  # different example sets: no paired interval
+        # delta = variant - baseline; the drop is its negation, so the bounds swap
+        out.update(accuracy_drop_ci95_lo=-ci["accuracy_delta_ci95_hi"], accuracy_drop_ci95_hi=-ci["accuracy_delta_ci95_lo"])
+    return out
+
+
 def check(record: dict, baseline: dict, gates: GateConfig) -> Verdict:
     """Apply every configured gate to one variant's record."""
-    acc, base_acc = _num(record, "accuracy"), _num(baseline, "accuracy")
-    drop = None if acc is None or base_acc is None else base_acc - acc
+    drop = accuracy_drop(record, baseline)
+    if gates.accuracy_drop_bound == "ci95_upper":
+        drop_gate, drop_value = "max_accuracy_drop_ci95_upper", drop["accuracy_drop_ci95_hi"]
+    else:
+        drop_gate, drop_value = "max_accuracy_drop", drop["accuracy_drop"]
     results = [
-        _gate("min_accuracy", acc, gates.min_accuracy, lambda v, lim: v >= lim),
-        _gate("max_accuracy_drop", drop, gates.max_accuracy_drop, lambda v, lim: v <= lim + 1e-12),
+        _gate("min_accuracy", _num(record, "accuracy"), gates.min_accuracy, lambda v, lim: v >= lim),
+        _gate(drop_gate, drop_value, gates.max_accuracy_drop, lambda v, lim: v <= lim + 1e-12),
         _gate("carbon_known", _num(record, "gco2e_per_1k_tokens"), None, lambda v, lim: v >= 0),
     ]
-    if gates.max_latency_p95_ms is not None:
-        results.append(
-            _gate("max_latency_p95_ms", _num(record, "latency_p95_ms"), gates.max_latency_p95_ms, lambda v, lim: v <= lim)
-        )
+    optional = [
+        ("max_latency_p95_ms", "latency_p95_ms", gates.max_latency_p95_ms, lambda v, lim: v <= lim),
+        ("max_memory_mb", "peak_memory_mb", gates.max_memory_mb, lambda v, lim: v <= lim),
+        ("min_top1_agreement", "top1_agreement", gates.min_top1_agreement, lambda v, lim: v >= lim),
+    ]
+    results += [_gate(name, _num(record, key), limit, ok) for name, key, limit, ok in optional if limit is not None]
     return Verdict(
         variant=record["variant"],
         passed=all(g.passed for g in results),
         gco2e_per_1k_tokens=_num(record, "gco2e_per_1k_tokens"),
         energy_source=str(record.get("energy_source", "unknown")),
         gates=results,
+        accuracy_drop=drop,
     )
 
 
@@ -124,6 +158,12 @@ def _measured(source: str) -> bool:
 def decision_markdown(summary: dict) -> str:
     """The decision record a person reads: per target, every variant, every gate, and why the champion won."""
     lines = [f"# greenlane decision for {summary['registered_model']} ({summary['dag_run_id']})", ""]
+    run_ids = [r["run_id"] for r in summary["results"] if r.get("run_id")]
+    if run_ids and summary.get("experiment_id"):
+        runs_param = quote(json.dumps(run_ids))
+        exp_param = quote(json.dumps([str(summary["experiment_id"])]))
+        lines += [f"[Compare all {len(run_ids)} variant runs side by side](#/compare-runs?runs={runs_param}"
+                  f"&experiments={exp_param})", ""]
     results = {(r["variant"], r["target"]): r for r in summary["results"]}
     for target, entry in summary["targets"].items():
         decision = entry["decision"]
@@ -131,8 +171,8 @@ def decision_markdown(summary: dict) -> str:
         if entry.get("promoted"):
             p = entry["promoted"]
             lines += [f"Alias `{p['alias']}` -> version {p['version']} (previous: {p['previous'] or 'none'}).", ""]
-        lines += ["| variant | gCO2e/1k tok | energy J/1k tok | energy source | accuracy | p95 ms | gates |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["| variant | gCO2e/1k tok | energy J/1k tok | energy source | accuracy | drop vs baseline [95% CI] "
+                  "| p95 ms | gates |", "|---|---|---|---|---|---|---|---|"]
         for v in sorted(decision["verdicts"], key=lambda v: (v["gco2e_per_1k_tokens"] is None, v["gco2e_per_1k_tokens"] or 0)):
             r = results.get((v["variant"], target), {})
             gates = ", ".join(
@@ -142,10 +182,17 @@ def decision_markdown(summary: dict) -> str:
             star = " (champion)" if v["variant"] == decision["champion"] else ""
             lines.append(
                 f"| {v['variant']}{star} | {_fmt(v['gco2e_per_1k_tokens'])} | {_fmt(r.get('energy_j_per_1k_tokens'))} | "
-                f"{v['energy_source']} | {_fmt(r.get('accuracy'))} | {_fmt(r.get('latency_p95_ms'))} | {gates} |"
+                f"{v['energy_source']} | {_fmt(r.get('accuracy'))} | {_drop(v.get('accuracy_drop') or {})} | "
+                f"{_fmt(r.get('latency_p95_ms'))} | {gates} |"
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _drop(drop: dict) -> str:
+    if drop.get("accuracy_drop_ci95_lo") is None:
+        return _fmt(drop.get("accuracy_drop"))
+    return f"{drop['accuracy_drop']:+.3f} [{drop['accuracy_drop_ci95_lo']:+.3f}, {drop['accuracy_drop_ci95_hi']:+.3f}]"
 
 
 def _fmt(value) -> str:

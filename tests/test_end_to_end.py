@@ -2,6 +2,7 @@
 SQLite MLflow store; the runs, registered versions and alias are then read back from MLflow."""
 
 import json
+from urllib.parse import quote
 
 import pytest
 from mlflow import MlflowClient
@@ -95,3 +96,57 @@ def test_whatif_ranks_regions_for_the_champion(cli, first_run, tiny_dir, home):
     rows = json.loads(out.stdout)
     assert [r["region"] for r in rows] == ["QC", "CISO", "PACE"]  # cleanest grid first for the same work
     assert all(r["energy_source"] == rows[0]["energy_source"] for r in rows)
+
+
+def _first_parent(c, exp_id):
+    parents = [r for r in c.search_runs([exp_id]) if "mlflow.parentRunId" not in r.data.tags]
+    return min(parents, key=lambda r: r.info.start_time)
+
+
+def test_champion_loads_from_the_registry_and_generates(first_run, home):
+    from tasks.tracking.serving import load_servable
+
+    model = load_servable(f"sqlite:///{home / 'mlflow.db'}", "models:/tiny-llama@champion-cpu")
+    out = model.predict(["Name a colour."], params={"max_new_tokens": 6})
+    assert isinstance(out, list) and len(out) == 1 and isinstance(out[0], str) and out[0].strip()
+
+
+def test_runs_carry_gates_provenance_and_system_metrics(first_run, home):
+    c = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    exp = c.get_experiment_by_name("greenlane-tiny-llama")
+    parent = _first_parent(c, exp.experiment_id)
+    from tasks.pipeline import data_version, git_commit
+
+    assert parent.data.tags["git_commit"] == git_commit() and parent.data.tags["data_sha256"] == data_version()
+    note = parent.data.tags["mlflow.note.content"]
+    assert note.startswith("# greenlane decision") and "Compare all 3 variant runs" in note
+    children = [r for r in c.search_runs([exp.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")]
+    assert sorted(r.data.tags["gate"] for r in children).count("champion") == 1
+    for r in children:
+        m = r.data.metrics
+        assert m["accuracy_drop_ci95_lo"] <= m["accuracy_drop"] <= m["accuracy_drop_ci95_hi"]
+        assert m["peak_memory_mb"] > 0 and any(k.startswith("system/") for k in m), sorted(m)
+        assert {a.path for a in c.list_artifacts(r.info.run_id)} >= {"benchmark.json", "samples.json", "model"}
+
+
+def test_mlflow_ui_shows_the_variant_runs_and_the_decision(first_run, home, tmp_path):
+    """A real `mlflow server` on 127.0.0.1 over the store, read by headless Chromium."""
+    import shutil
+
+    from browser import dump_dom, mlflow_server  # tests/browser.py
+
+    if shutil.which("chromium") is None:
+        pytest.skip("Debian chromium is not installed (make system-deps installs it; CI runs it)")
+    c = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    exp = c.get_experiment_by_name("greenlane-tiny-llama")
+    parent = _first_parent(c, exp.experiment_id)
+    with mlflow_server(f"sqlite:///{home / 'mlflow.db'}", tmp_path) as url:
+        page = dump_dom(f"{url}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}")
+        assert "greenlane decision" in page and "Compare all 3 variant runs" in page
+        for name in ("baseline@cpu", "bf16@cpu", "bnb-nf4@cpu"):
+            assert name in page  # the parent's child-run list
+        children = c.search_runs([exp.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+        ids = json.dumps([r.info.run_id for r in children])
+        compare = dump_dom(f"{url}/#/compare-runs?runs={quote(ids)}&experiments={quote(json.dumps([exp.experiment_id]))}")
+        for text in ("baseline@cpu", "bnb-nf4@cpu", "gco2e_per_1k_tokens", "accuracy_drop_ci95_hi", "estimate:"):
+            assert text in compare, text

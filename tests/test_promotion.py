@@ -5,7 +5,8 @@ import math
 from tasks.config import GateConfig
 from tasks.promotion import decide
 
-GATES = GateConfig(max_accuracy_drop=0.01, min_accuracy=0.5, max_latency_p95_ms=1000)
+# The point drop here; the confidence-bound gate has its own tests below (it needs per-example correctness).
+GATES = GateConfig(max_accuracy_drop=0.01, min_accuracy=0.5, max_latency_p95_ms=1000, accuracy_drop_bound="point")
 
 
 def rec(variant, g, acc, p95=500.0, target="cpu", source="estimate:codecarbon-cpu-load"):
@@ -78,3 +79,68 @@ def test_decision_markdown_lists_every_variant_and_gate():
     md = decision_markdown({"registered_model": "m", "dag_run_id": "r1", "results": rows,
                             "targets": {"cpu": {"decision": asdict(d), "promoted": None}}})
     assert "bf16 (champion)" in md and "max_accuracy_drop FAIL" in md and md.count("\n| ") == 4
+
+
+# --- the accuracy-drop gate on the upper bound of its paired 95% interval (the default) ---
+
+CI_GATES = GateConfig(max_accuracy_drop=0.02, min_accuracy=0.5)
+
+
+def scored(variant, g, correct, **kw):
+    r = rec(variant, g, sum(correct) / len(correct), **kw)
+    r["correct"] = correct
+    return r
+
+
+def test_same_accuracy_by_luck_fails_the_confidence_bound():
+    base = [1] * 70 + [0] * 30
+    lucky = [0] * 20 + [1] * 50 + [1] * 20 + [0] * 10  # also 70/100, but right on different examples
+    d = decide([scored("baseline", 1.0, base), scored("nf4", 0.3, lucky)], CI_GATES, "cpu")
+    nf4 = next(v for v in d.verdicts if v.variant == "nf4")
+    assert nf4.accuracy_drop["accuracy_drop"] == 0.0 and nf4.accuracy_drop["accuracy_drop_ci95_hi"] > 0.05
+    assert [g.gate for g in nf4.gates if not g.passed] == ["max_accuracy_drop_ci95_upper"]
+    assert d.champion == "baseline"
+
+
+def test_agreeing_variant_passes_the_confidence_bound():
+    base = [1] * 280 + [0] * 120
+    near = [1] * 279 + [0] * 121  # one example of 400 lost, the rest identical: the interval is tight
+    d = decide([scored("baseline", 1.0, base), scored("int8", 0.5, near)], CI_GATES, "cpu")
+    int8 = next(v for v in d.verdicts if v.variant == "int8")
+    lo, hi = int8.accuracy_drop["accuracy_drop_ci95_lo"], int8.accuracy_drop["accuracy_drop_ci95_hi"]
+    assert lo == 0.0 and 0.0025 < hi <= 0.02
+    assert d.champion == "int8"
+
+
+def test_confidence_bound_without_per_example_scores_fails_closed():
+    d = decide([scored("baseline", 1.0, [1, 0] * 50), rec("bf16", 0.5, 0.5)], CI_GATES, "cpu")
+    bf16 = next(v for v in d.verdicts if v.variant == "bf16")
+    gate = next(g for g in bf16.gates if g.gate == "max_accuracy_drop_ci95_upper")
+    assert not gate.passed and "fails closed" in gate.note and d.champion == "baseline"
+
+
+def test_memory_and_fidelity_gates():
+    gates = GateConfig(max_accuracy_drop=0.05, accuracy_drop_bound="point", max_memory_mb=7000, min_top1_agreement=0.9)
+    rows = [rec("baseline", 1.0, 0.8) | {"peak_memory_mb": 6000, "top1_agreement": 1.0},
+            rec("big", 0.2, 0.8) | {"peak_memory_mb": 9000, "top1_agreement": 0.99},
+            rec("drifted", 0.3, 0.8) | {"peak_memory_mb": 900, "top1_agreement": 0.7},
+            rec("unknown", 0.1, 0.8) | {"top1_agreement": 0.95}]
+    d = decide(rows, gates, "cpu")
+    failed = {v.variant: [g.gate for g in v.gates if not g.passed] for v in d.verdicts}
+    assert failed == {"baseline": [], "big": ["max_memory_mb"], "drifted": ["min_top1_agreement"], "unknown": ["max_memory_mb"]}
+    assert d.champion == "baseline"
+
+
+def test_all_fail_promotes_nothing():
+    d = decide([rec("baseline", 1.0, 0.8), rec("nf4", 0.3, 0.2), rec("int8", 0.5, 0.6)], GATES, "cpu")
+    assert d.champion == "baseline"  # the baseline passes its own gates, so it holds
+    d = decide([rec("baseline", 1.0, 0.8, p95=9000), rec("nf4", 0.3, 0.8, p95=9000)], GATES, "cpu")
+    assert d.champion is None and "baseline failed" in d.reason
+
+
+def test_target_gate_overrides_apply_to_that_target_only():
+    from tasks.config import load_config
+
+    cfg = load_config(None, ["targets.cpu.gates={max_memory_mb: 7000, min_top1_agreement: 0.9}"])
+    assert cfg.gates_for("cpu").max_memory_mb == 7000 and cfg.gates_for("cpu").min_top1_agreement == 0.9
+    assert cfg.gates.max_memory_mb is None and cfg.gates_for("cpu").min_accuracy == cfg.gates.min_accuracy

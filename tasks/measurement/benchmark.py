@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from tasks.config import BenchmarkConfig, EvalConfig, TargetConfig
-from tasks.measurement import accuracy, fidelity, passes, stats, sweeps
+from tasks.measurement import accuracy, fidelity, memory, passes, stats, sweeps
 
 
 def load_prompts(n: int) -> list[str]:
@@ -67,6 +67,8 @@ def run_benchmark(
     if reference_dir is not None:  # before the variant loads: the base model runs here only on a cache miss
         cache = Path(reference_cache) if reference_cache else out_dir / "fidelity-reference.npz"
         reference = fidelity.load_or_build_reference(Path(reference_dir), examples, evalcfg.task, cache)
+    peak = memory.PeakMemory("cuda" if torch.cuda.is_available() else "cpu")
+    peak.reset()
     t0 = time.perf_counter()
     model, tokenizer = load_model(variant_dir)
     load_s = time.perf_counter() - t0
@@ -85,6 +87,7 @@ def run_benchmark(
     acc = accuracy.task_accuracy(model, tokenizer, examples, evalcfg.task, observe=comparison)
     acc_lo, acc_hi = stats.wilson_ci95(sum(acc["correct"]), acc["accuracy_n"])
     ppl = accuracy.perplexity(model, tokenizer, accuracy.heldout_text(), evalcfg.perplexity_tokens)
+    peak_mb, peak_source = peak.read()
 
     record = {
         "variant": meta["name"],
@@ -112,6 +115,8 @@ def run_benchmark(
         "param_count": meta["param_count"],
         "model_size_mb": meta["size_mb"],
         "model_memory_mb": model.get_memory_footprint() / 1e6,
+        "peak_memory_mb": peak_mb,
+        "peak_memory_source": peak_source,
         "load_s": load_s,
         "prompt_order_seed": seed,
         "samples": samples,

@@ -6,7 +6,9 @@ Airflow retry, or a cleared task) reuses its run instead of adding another.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -21,7 +23,7 @@ METRIC_KEYS = (
     "energy_j_per_1k_tokens", "gco2e_per_1k_tokens", "gco2e_operational_per_1k_tokens",
     "gco2e_embodied_per_1k_tokens", "usd_per_1k_tokens", "busy_s_per_1k_tokens",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "ttft_ms", "tpot_ms", "tokens_per_s",
-    "accuracy", "perplexity", "model_size_mb", "model_memory_mb", "param_count",
+    "accuracy", "perplexity", "model_size_mb", "model_memory_mb", "peak_memory_mb", "param_count",
     # how trustworthy the figures are: 95% CI half-widths and sample counts
     "latency_mean_ms", "latency_ci95_ms", "latency_n", "energy_j_per_1k_tokens_ci95", "energy_n", "passes",
     "accuracy_ci95",
@@ -51,7 +53,9 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | Non
     if found is not None:
         return found.experiment_id
     try:
-        return c.create_experiment(name, artifact_location=artifact_location)
+        # The MLflow UI opens a "model training" experiment on its runs table (not the GenAI trace overview).
+        return c.create_experiment(name, artifact_location=artifact_location,
+                                   tags={"mlflow.experimentKind": "custom_model_development"})
     except MlflowException:  # created concurrently by another process
         return c.get_experiment_by_name(name).experiment_id
 
@@ -94,6 +98,30 @@ def log_json(tracking_uri: str, run_id: str, obj, artifact_file: str) -> None:
 
 def log_dir(tracking_uri: str, run_id: str, local_dir: Path, artifact_path: str) -> None:
     client(tracking_uri).log_artifacts(run_id, str(local_dir), artifact_path)
+
+
+@contextlib.contextmanager
+def system_metrics(tracking_uri: str, run_id: str, sampling_interval_s: float = 5.0):
+    """MLflow's system-metrics monitor (CPU, memory, disk, network; GPU where pynvml finds one) on `run_id`.
+
+    One background thread sampling every few seconds: cheap next to a benchmark. It never fails the task;
+    MLflow logs a warning when it cannot sample.
+    """
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=sampling_interval_s, tracking_uri=tracking_uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
+        # MLflow publishes only every `sampling_interval_s`; one closing sample so a short benchmark has one too.
+        try:
+            monitor.collect_metrics()
+            monitor.publish_metrics(monitor.aggregate_metrics())
+            monitor.mlflow_logger.flush()
+        except Exception as err:  # system metrics are a convenience: never fail a benchmark over them
+            logging.getLogger("greenlane").warning("system metrics not logged for run %s: %s", run_id, err)
 
 
 def finish(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
