@@ -120,7 +120,7 @@ def _stop(procs: dict[str, subprocess.Popen]) -> None:
             p.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_airflow(tmp_path_factory) -> LocalAirflow:
     home = tmp_path_factory.mktemp("airflow-home")
     shutil.copytree(HERE / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__"))
@@ -148,7 +148,7 @@ def local_airflow(tmp_path_factory) -> LocalAirflow:
                 procs[name] = subprocess.Popen(
                     [AIRFLOW, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )
-        _wait_until_ready(server, procs, ["greenlane_trigger_probe", "greenlane_trigger_paused"])
+        _wait_until_ready(server, procs, ["greenlane_trigger_probe", "greenlane_trigger_paused", "greenlane_retrain"])
         yield server
     finally:
         _stop(procs)
