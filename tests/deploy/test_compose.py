@@ -119,6 +119,9 @@ def test_jetson_worker_serves_queue_jetson_on_the_nvidia_runtime():
     assert not worker.get("privileged"), "privileged would make sysfs writable; the rails only need reading"
     assert worker["build"]["dockerfile"] == "docker/jetson-worker/Dockerfile"
     assert worker["environment"]["AIRFLOW__CELERY__BROKER_URL"].endswith("@127.0.0.1:6379/0")
+    # run directories are handed between workers as paths: the Jetson mounts the stack's greenlane home
+    [home] = worker["volumes"]
+    assert home["type"] == "bind" and home["target"] == worker["environment"]["GREENLANE_HOME"]
 
 
 @pytest.mark.parametrize("file", [STACK, JETSON], ids=["stack", "jetson"])
