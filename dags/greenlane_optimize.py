@@ -7,84 +7,42 @@ everything to MLflow, and moves the `champion-<target>` alias of the registered
 model to the lowest-carbon variant that passes the gates. Nothing moves when no
 variant passes.
 
-Params: `config_path` (YAML; default configs/default.yaml) and `overrides`
-(dotted keys, e.g. `{"variants": ["baseline", "bf16"], "gates.max_accuracy_drop": 0.02}`).
+Each target's benchmarks run on its Airflow queue (`targets.<name>.queue`), one at
+a time per queue (pool `greenlane-benchmark-<queue>`). A target whose queue has no
+live worker within `worker_wait_s` is skipped ("no worker for queue X", tagged on the
+MLflow parent run) and its champion does not move; the other targets go on.
+
+Params: `config_path` (YAML; default configs/default.yaml), typed shortcuts (base
+model, variants, targets, region, gates) and free-form `overrides` (dotted keys,
+e.g. `{"eval.limit": 50}`), applied in that order.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import sys
+from pathlib import Path
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag
 
-DEFAULT_ARGS = {
-    "owner": "greenlane",
-    "retries": 1,
-    "retry_delay": dt.timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "execution_timeout": dt.timedelta(hours=2),
-}
+# The dag-processor and workers put the bundle (this folder) on sys.path; a plain DagBag does not.
+sys.path.append(str(Path(__file__).parent)) if str(Path(__file__).parent) not in sys.path else None
+from greenlane_wiring import DEFAULT_ARGS, START, benchmark_gate_promote, config_params, prepare
 
 
 @dag(
     dag_id="greenlane_optimize",
     schedule="@weekly",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     is_paused_upon_creation=True,
     default_args=DEFAULT_ARGS,
     tags=["greenlane", "llmops", "energy"],
     doc_md=__doc__,
-    params={
-        "config_path": Param(None, type=["null", "string"], description="YAML config; empty for configs/default.yaml"),
-        "overrides": Param({}, type="object", description="Dotted config keys to override, e.g. {\"eval.limit\": 50}"),
-    },
+    params=config_params(),
 )
 def greenlane_optimize():
-    @task
-    def prepare() -> dict:
-        from tasks.pipeline import prepare
-
-        context = get_current_context()
-        params = context["params"]
-        return prepare(params.get("config_path"), params.get("overrides") or {}, context["run_id"])
-
-    @task
-    def plan(ctx: dict) -> list[str]:
-        from tasks.pipeline import plan
-
-        return plan(ctx)
-
-    @task
-    def make_variant(ctx: dict, variant: str) -> str:
-        from tasks.pipeline import make_variant
-
-        return make_variant(ctx, variant)
-
-    @task
-    def plan_benchmarks(ctx: dict) -> list[dict]:
-        from tasks.pipeline import plan_benchmarks
-
-        return plan_benchmarks(ctx)
-
-    @task(max_active_tis_per_dag=1)  # two benchmarks on one machine corrupt each other's energy figures
-    def benchmark(ctx: dict, job: dict) -> str:
-        from tasks.pipeline import benchmark
-
-        return benchmark(ctx, job["variant"], job["target"])
-
-    @task
-    def promote(ctx: dict, result_files: list[str]) -> dict:
-        from tasks.pipeline import promote
-
-        return promote(ctx, list(result_files))
-
-    ctx = prepare()
-    built = make_variant.partial(ctx=ctx).expand(variant=plan(ctx))
-    jobs = plan_benchmarks(ctx)
-    built >> jobs
-    promote(ctx, benchmark.partial(ctx=ctx).expand(job=jobs))
+    benchmark_gate_promote(prepare())
 
 
 greenlane_optimize()

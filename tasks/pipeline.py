@@ -112,25 +112,28 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
     log.info("benchmarking %s@%s", variant, target)
     record = run_benchmark(variant_dir, target, tcfg, cfg.benchmark, cfg.eval, out_dir, reference_dir=Path(ctx["base_dir"]),
                            reference_cache=Path(ctx["run_dir"]) / "fidelity-reference.npz", seed=cfg.seed)
+    from tasks.orchestration import worker_report
+
+    # What this worker really is (hostname, CPU, GPUs, profile) is the record; the config's claim is kept beside it.
+    machine = worker_report()
+    profile = machine["detected_profile"] or tcfg.hardware
+    record["hardware"].update(machine, profile_used=profile,
+                              profile_from="detected" if machine["detected_profile"] else "config (nothing detected)")
+    if machine["detected_profile"] and machine["detected_profile"] != tcfg.hardware:
+        log.warning("target %s is configured as %r but worker %s is %r (%s); embodied carbon uses %r", target,
+                    tcfg.hardware, machine["worker"], profile, machine["detected_evidence"], profile)
     carbon = per_1k_tokens(
         energy_j_per_1k_tokens=record["energy_j_per_1k_tokens"],
         busy_s_per_1k_tokens=record["busy_s_per_1k_tokens"],
         energy_source=record["energy_source"],
         region=tcfg.region,
-        hardware=tcfg.hardware,
+        hardware=profile,
         pue=tcfg.pue,
         lifetime_years=tcfg.lifetime_years,
         energy_usd_per_kwh=tcfg.energy_usd_per_kwh,
         instance_usd_per_hour=tcfg.instance_usd_per_hour,
     )
     record.update(carbon.to_metrics())
-    from tasks.carbon.detect import detect
-
-    found = detect()  # what this worker really is, recorded beside what the config claimed
-    record["hardware"].update(detected_profile=found.hardware, detected_evidence=found.evidence)
-    if found.hardware != tcfg.hardware:
-        log.warning("target %s is configured as %r but this machine looks like %r (%s); embodied carbon uses %r",
-                    target, tcfg.hardware, found.hardware, found.evidence, tcfg.hardware)
     record["carbon"] = carbon.to_dict()
 
     uri, parent = ctx["tracking_uri"], ctx["parent_run_id"]
@@ -142,7 +145,7 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
 
     meta = read_metadata(variant_dir)
     params = {"chain": meta["chain_str"], "base_model": cfg.base_model, "region": tcfg.region,
-              "pue": tcfg.pue, "hardware_profile": tcfg.hardware}
+              "pue": tcfg.pue, "hardware_profile": profile, "hardware_profile_configured": tcfg.hardware}
     for i, step in enumerate(meta["chain"]):
         params.update({f"step{i}.{k}": v for k, v in {"method": step["method"], **step["params"]}.items()})
     runs.log_record(
@@ -150,7 +153,9 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
         tags={"energy_source": record["energy_source"],
               "energy_kind": "measured" if record["energy_measured"] else "estimate",
               "hardware": record["hardware"]["processor"], "region": tcfg.region,
-              "hardware_profile_detected": found.hardware or "unknown"},
+              "hardware_profile_detected": machine["detected_profile"] or "unknown",
+              "worker": machine["worker"], "worker_hostname": machine["hostname"], "queue": tcfg.queue,
+              "gpus": ", ".join(machine["gpus"]) or "none"},
     )
     runs.log_json(uri, run_id, record, "benchmark.json")
     for artifact in ("emissions.csv", "energy_model.json", "energy_grid.csv"):  # the last two: benchmark.energy_grid

@@ -46,9 +46,13 @@ def configure_airflow(home: Path | None = None) -> Path:
 
 
 def migrate_db() -> None:
+    """Migrate the metadata DB and create the benchmark pools the DAGs draw from (one per served queue)."""
     from airflow.utils.db import upgradedb
 
+    from tasks.orchestration import ensure_pools, served_queues
+
     upgradedb()
+    ensure_pools(served_queues())
 
 
 def load_dag(dag_id: str):

@@ -1,0 +1,118 @@
+"""Queues, worker checks and routing, DAG params -> config, and what a worker reports about itself."""
+
+import json
+import socket
+
+import pytest
+
+from tasks import orchestration
+from tasks.config import config_from_dict, load_config
+from tasks.errors import GreenlaneError
+
+
+def test_served_queues_always_include_default_once():
+    assert orchestration.served_queues("") == ["default"]
+    assert orchestration.served_queues("gpu, jetson,gpu,,default") == ["default", "gpu", "jetson"]
+    assert orchestration.pool_name("gpu") == "greenlane-benchmark-gpu"
+
+
+def test_typed_params_then_overrides_make_the_config():
+    cfg = orchestration.config_from_params({
+        "variants": ["baseline", "bf16"], "region": "QC", "max_accuracy_drop": 0.05, "min_accuracy": None,
+        "targets": {"gpu": {"queue": "gpu", "hardware": "t4"}, "cpu": {}},
+        "overrides": {"gates.max_accuracy_drop": 0.03, "eval.limit": 7},
+    })
+    assert [v.name for v in cfg.variants] == ["baseline", "bf16"]
+    assert list(cfg.targets) == ["gpu", "cpu"]  # the form's targets replace the config's
+    assert cfg.targets["gpu"].queue == "gpu" and cfg.targets["cpu"].queue == "default"
+    assert {t.region for t in cfg.targets.values()} == {"QC"}
+    assert cfg.gates.max_accuracy_drop == 0.03 and cfg.eval.limit == 7  # free-form overrides come last
+    assert cfg.gates.min_accuracy == load_config().gates.min_accuracy  # None: the config's value
+    assert cfg.default_target == "cpu"
+
+
+def test_replaced_targets_without_the_default_pick_the_first():
+    cfg = orchestration.config_from_params({"targets": {"edge": {"queue": "edge"}}})
+    assert cfg.default_target == "edge"
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"targets": {"x": {"queue": "two words"}}}, "targets.x.queue"),
+    ({"targets": {"x": {"worker_wait_s": -1}}}, "targets.x.worker_wait_s"),
+    ({"targets": {"x": {"region": "Atlantis"}}}, "targets.x.region"),
+    ({"variants": ["bf16"]}, "variants"),
+    ({"overrides": {"gates.min_accuracy": 2}}, "gates.min_accuracy"),
+])
+def test_bad_params_fail_naming_the_field(params, field):
+    with pytest.raises(GreenlaneError, match=field.replace(".", r"\.")):
+        orchestration.config_from_params(params)
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    """A prepared-run context with three targets: on `default`, on `gpu`, on a queue the DAG has no task for."""
+    from tasks.tracking import runs
+
+    cfg = config_from_dict({
+        "variants": ["baseline", "bf16"],
+        "targets": {"cpu": {}, "gpu": {"queue": "gpu", "worker_wait_s": 0.2}, "lost": {"queue": "nowhere"}},
+    })
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps(cfg.model_dump(mode="json")))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exp = runs.ensure_experiment(uri, "orchestration-test")
+    return {"dag_run_id": "r1", "config_file": str(run_dir / "config.json"), "run_dir": str(run_dir),
+            "tracking_uri": uri, "experiment_id": exp, "parent_run_id": runs.ensure_run(uri, exp, "r1", "r1")}
+
+
+def test_without_celery_the_first_queue_runs_everything(ctx, monkeypatch):
+    monkeypatch.setattr(orchestration, "uses_celery", lambda: False)
+    jobs = orchestration.plan_for_queue(ctx, "default", ["default", "gpu"])
+    assert len(jobs) == 6 and {j["target"] for j in jobs} == {"cpu", "gpu", "lost"}
+    assert orchestration.plan_for_queue(ctx, "gpu", ["default", "gpu"]) == []
+    assert orchestration.unserved_targets(ctx) == {}
+
+
+def test_under_celery_targets_go_to_their_queue_or_are_recorded_unserved(ctx, monkeypatch):
+    from tasks.tracking import runs
+
+    monkeypatch.setattr(orchestration, "uses_celery", lambda: True)
+    monkeypatch.setattr(orchestration, "celery_queues", lambda: {"default": ["w-default@host"]})
+    monkeypatch.setattr(orchestration.time, "sleep", lambda s: None)
+    default = orchestration.plan_for_queue(ctx, "default", ["default", "gpu"])
+    assert sorted((j["variant"], j["target"]) for j in default) == [("baseline", "cpu"), ("bf16", "cpu")]
+    assert orchestration.plan_for_queue(ctx, "gpu", ["default", "gpu"]) == []  # no worker on gpu within 0.2 s
+    unserved = orchestration.unserved_targets(ctx)
+    assert unserved["gpu"].startswith("no worker for queue gpu")
+    assert unserved["lost"].startswith("no worker for queue nowhere") and "GREENLANE_QUEUES" in unserved["lost"]
+    tags = runs.client(ctx["tracking_uri"]).get_run(ctx["parent_run_id"]).data.tags
+    assert tags["greenlane.unserved.gpu"] == unserved["gpu"]
+
+
+def test_waits_for_a_worker_that_comes_up(monkeypatch):
+    answers = iter([{}, {}, {"gpu": ["w-gpu@host"]}])
+    monkeypatch.setattr(orchestration, "uses_celery", lambda: True)
+    monkeypatch.setattr(orchestration, "celery_queues", lambda: next(answers))
+    assert orchestration.live_workers(["gpu"], {"gpu": 60}, poll_s=0.01) == {"gpu": ["w-gpu@host"]}
+
+
+def test_check_complete_names_missing_results_but_not_unserved_targets(ctx):
+    from pathlib import Path
+
+    for name in ("baseline@cpu", "bf16@cpu", "baseline@gpu"):
+        (Path(ctx["run_dir"]) / "results" / name).mkdir(parents=True)
+        (Path(ctx["run_dir"]) / "results" / name / "result.json").write_text("{}")
+    (Path(ctx["run_dir"]) / "unserved-default.json").write_text(json.dumps({"lost": "no worker for queue nowhere"}))
+    with pytest.raises(GreenlaneError, match=r"no result for bf16@gpu: "):
+        orchestration.check_complete(ctx)
+    (Path(ctx["run_dir"]) / "results" / "bf16@gpu").mkdir()
+    (Path(ctx["run_dir"]) / "results" / "bf16@gpu" / "result.json").write_text("{}")
+    assert orchestration.check_complete(ctx) == {"lost": "no worker for queue nowhere"}
+
+
+def test_worker_reports_this_machine(monkeypatch):
+    monkeypatch.setenv("GREENLANE_WORKER_NAME", "worker-a")
+    report = orchestration.worker_report()
+    assert report["worker"] == "worker-a" and report["hostname"] == socket.gethostname()
+    assert report["cpu_model"] and report["detected_profile"] == "cpu" and report["gpus"] == []
