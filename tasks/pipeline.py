@@ -8,6 +8,7 @@ retried or cleared task does not duplicate anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -35,6 +36,16 @@ def git_commit() -> str:
         return "unknown"
 
 
+def data_version() -> str:
+    """sha256 (first 12 hex) over the shipped task data, so a run says which data it was judged on."""
+    digest = hashlib.sha256()
+    data = REPO_ROOT / "tasks" / "data"
+    for path in sorted(p for p in data.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".txt", ".csv")):
+        digest.update(path.relative_to(data).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def prepare(config_path: str | None, overrides: dict | list | None, dag_run_id: str) -> dict:
     """Validate the config, cache the base model, create the experiment and the parent run."""
     from tasks.models import model_name, resolve_base
@@ -56,7 +67,8 @@ def prepare(config_path: str | None, overrides: dict | list | None, dag_run_id: 
     )
     parent = runs.ensure_run(
         tracking_uri, experiment_id, key=dag_run_id, run_name=f"optimize {dag_run_id}",
-        tags={"greenlane.dag_run_id": dag_run_id, "git_commit": git_commit(), "base_model": cfg.base_model},
+        tags={"greenlane.dag_run_id": dag_run_id, "git_commit": git_commit(), "data_sha256": data_version(),
+              "base_model": cfg.base_model},
     )
     runs.log_record(
         tracking_uri, parent, metrics={},
@@ -103,15 +115,26 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
     """Benchmark, add carbon, log the child run, register the version; returns the result file."""
     from tasks.carbon.accounting import per_1k_tokens
     from tasks.measurement.benchmark import run_benchmark
-    from tasks.tracking import registry, runs
+    from tasks.tracking import registry, runs, serving
 
     cfg = load_ctx_config(ctx)
     tcfg = cfg.targets[target]
     variant_dir = Path(ctx["run_dir"]) / "variants" / _safe(variant)
     out_dir = Path(ctx["run_dir"]) / "results" / _safe(f"{variant}@{target}")
     log.info("benchmarking %s@%s", variant, target)
-    record = run_benchmark(variant_dir, target, tcfg, cfg.benchmark, cfg.eval, out_dir, reference_dir=Path(ctx["base_dir"]),
-                           reference_cache=Path(ctx["run_dir"]) / "fidelity-reference.npz", seed=cfg.seed)
+    uri, parent = ctx["tracking_uri"], ctx["parent_run_id"]
+    run_id = runs.ensure_run(
+        uri, ctx["experiment_id"], key=f"{ctx['dag_run_id']}/{variant}@{target}", run_name=f"{variant}@{target}",
+        tags={runs.PARENT_TAG: parent, "variant": variant, "target": target},
+    )
+    try:
+        with runs.system_metrics(uri, run_id):  # CPU/memory (and GPU) of the machine over the benchmark, in the UI
+            record = run_benchmark(variant_dir, target, tcfg, cfg.benchmark, cfg.eval, out_dir,
+                                   reference_dir=Path(ctx["base_dir"]),
+                                   reference_cache=Path(ctx["run_dir"]) / "fidelity-reference.npz", seed=cfg.seed)
+    except BaseException:
+        runs.finish(uri, run_id, "FAILED")  # a retry reopens the same run (found by its key)
+        raise
     from tasks.orchestration import worker_report
 
     # What this worker really is (hostname, CPU, GPUs, profile) is the record; the config's claim is kept beside it.
@@ -136,11 +159,6 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
     record.update(carbon.to_metrics())
     record["carbon"] = carbon.to_dict()
 
-    uri, parent = ctx["tracking_uri"], ctx["parent_run_id"]
-    run_id = runs.ensure_run(
-        uri, ctx["experiment_id"], key=f"{ctx['dag_run_id']}/{variant}@{target}", run_name=f"{variant}@{target}",
-        tags={runs.PARENT_TAG: parent, "variant": variant, "target": target},
-    )
     from tasks.variants import read_metadata
 
     meta = read_metadata(variant_dir)
@@ -158,10 +176,11 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
               "gpus": ", ".join(machine["gpus"]) or "none"},
     )
     runs.log_json(uri, run_id, record, "benchmark.json")
+    runs.log_json(uri, run_id, record["samples"], "samples.json")  # what each variant actually says
     for artifact in ("emissions.csv", "energy_model.json", "energy_grid.csv"):  # the last two: benchmark.energy_grid
         if (out_dir / artifact).is_file():
             runs.client(uri).log_artifact(run_id, str(out_dir / artifact))
-    runs.log_dir(uri, run_id, variant_dir, "model")
+    serving.log_servable(uri, run_id, variant_dir, "model")
     record["run_id"] = run_id
     record["model_version"] = registry.register_variant(uri, ctx["registered_model"], run_id, variant)
     runs.finish(uri, run_id)
@@ -179,10 +198,12 @@ def promote(ctx: dict, result_files: list[str]) -> dict:
 
     cfg = load_ctx_config(ctx)
     results = [json.loads(Path(f).read_text()) for f in result_files if f and Path(f).is_file()]
-    summary = {"dag_run_id": ctx["dag_run_id"], "registered_model": ctx["registered_model"], "targets": {}}
+    summary = {"dag_run_id": ctx["dag_run_id"], "registered_model": ctx["registered_model"],
+               "experiment_id": ctx["experiment_id"], "targets": {}}
     for target in cfg.targets:
-        decision = promotion.decide(results, cfg.gates, target, expected=[v.name for v in cfg.variants])
+        decision = promotion.decide(results, cfg.gates_for(target), target, expected=[v.name for v in cfg.variants])
         entry = {"decision": decision.to_dict(), "promoted": None}
+        log_verdicts(ctx, decision, results)
         if decision.champion is not None:
             record = next(r for r in results if r["variant"] == decision.champion and r["target"] == target)
             entry["promoted"] = registry.promote(
@@ -196,6 +217,7 @@ def promote(ctx: dict, result_files: list[str]) -> dict:
     decision_file = Path(ctx["run_dir"]) / "decision.json"
     decision_file.write_text(json.dumps(summary, indent=2, default=str))
     runs.log_json(ctx["tracking_uri"], ctx["parent_run_id"], summary, "decision.json")
+    log_decision_plots(ctx, summary)
     record_md = promotion.decision_markdown(summary)
     (Path(ctx["run_dir"]) / "decision.md").write_text(record_md)
     runs.client(ctx["tracking_uri"]).log_text(ctx["parent_run_id"], record_md, "decision.md")
@@ -204,6 +226,33 @@ def promote(ctx: dict, result_files: list[str]) -> dict:
                     tags={"mlflow.note.content": record_md})
     runs.finish(ctx["tracking_uri"], ctx["parent_run_id"])
     return {t: e["decision"]["champion"] for t, e in summary["targets"].items()}
+
+
+def log_decision_plots(ctx: dict, summary: dict) -> None:
+    """The Pareto frontier (carbon vs accuracy, pass/fail, champion) and the carbon breakdown, on the parent run."""
+    from tasks.report import plots
+    from tasks.tracking import runs
+
+    out = Path(ctx["run_dir"]) / "plots"
+    out.mkdir(exist_ok=True)
+    if summary["results"]:
+        plots.pareto_plot(summary["results"], summary, out / "pareto.png")
+        plots.carbon_breakdown_plot(summary["results"], out / "carbon_breakdown.png")
+        runs.log_dir(ctx["tracking_uri"], ctx["parent_run_id"], out, "plots")
+
+
+def log_verdicts(ctx: dict, decision, results: list[dict]) -> None:
+    """On each variant's run: the accuracy drop vs the baseline with its 95% bounds, and the gate outcome."""
+    from tasks.tracking import runs
+
+    run_ids = {r["variant"]: r.get("run_id") for r in results if r["target"] == decision.target}
+    for verdict in decision.verdicts:
+        if not run_ids.get(verdict.variant):
+            continue
+        failed = [g.gate for g in verdict.gates if not g.passed]
+        outcome = "champion" if verdict.variant == decision.champion else "passed" if verdict.passed else "failed"
+        runs.log_record(ctx["tracking_uri"], run_ids[verdict.variant], metrics=verdict.accuracy_drop, params={},
+                        tags={"gate": outcome, "gate.failed": ",".join(failed) or "none"})
 
 
 def whatif_for_champion(ctx: dict, cfg: GreenlaneConfig, target: str, record: dict) -> list[dict]:

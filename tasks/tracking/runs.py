@@ -71,6 +71,8 @@ def ensure_run(tracking_uri: str, experiment_id: str, key: str, run_name: str, t
     """The run tagged `key`, created if absent (so a retried task lands in the same run)."""
     existing = find_run(tracking_uri, experiment_id, key)
     if existing is not None:
+        if existing.info.status != "RUNNING":  # a retry after a failure (or a re-run): the run is live again
+            client(tracking_uri).update_run(existing.info.run_id, status="RUNNING")
         return existing.info.run_id
     run = client(tracking_uri).create_run(
         experiment_id, run_name=run_name, tags={KEY_TAG: key, **{k: str(v) for k, v in (tags or {}).items()}}

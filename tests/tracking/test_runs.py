@@ -27,13 +27,14 @@ def test_concurrent_child_runs_land_in_the_right_experiment_once(tmp_path):
     # Separate processes, as Airflow's LocalExecutor and Celery workers run mapped tasks.
     procs = [subprocess.Popen([sys.executable, "-c", CHILD, uri, exp, parent, n]) for n in names]
     assert all(p.wait(timeout=300) == 0 for p in procs)
-    # A retried task finds its run again instead of adding one.
-    assert runs.ensure_run(uri, exp, key="dag-1/v0@cpu", run_name="v0@cpu") == runs.find_run(uri, exp, "dag-1/v0@cpu").info.run_id
-
     c = MlflowClient(uri)
     children = c.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
     assert sorted(r.info.run_name for r in children) == names
     assert all(r.info.status == "FINISHED" and r.data.params["variant"] == r.info.run_name for r in children)
+    # A retried task finds its run again instead of adding one, and the run is live again until it finishes.
+    again = runs.ensure_run(uri, exp, key="dag-1/v0@cpu", run_name="v0@cpu")
+    assert again == next(r.info.run_id for r in children if r.info.run_name == "v0@cpu")
+    assert c.get_run(again).info.status == "RUNNING" and len(c.search_runs([exp])) == len(names) + 1
     default = c.get_experiment_by_name("Default")
     assert default is None or c.search_runs([default.experiment_id]) == []
     assert c.get_experiment(exp).tags["mlflow.experimentKind"] == "custom_model_development"
