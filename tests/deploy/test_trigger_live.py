@@ -62,3 +62,11 @@ def test_wrong_password_says_credentials(cli, local_airflow):
     assert out.returncode == 2
     line = _error_line(out)
     assert "rejected the credentials of user 'ci' (401)" in line and "GREENLANE_AIRFLOW_PASSWORD" in line
+
+
+def test_api_server_health_endpoint_of_the_compose_file_needs_no_token(local_airflow):
+    """docker-compose.yml's api-server healthcheck curls /api/v2/version without credentials."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{local_airflow.url}/api/v2/version", timeout=10) as resp:
+        assert resp.status == 200 and json.loads(resp.read())["version"] == "3.3.2"
