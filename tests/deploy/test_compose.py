@@ -151,7 +151,9 @@ def test_images_pin_what_pyproject_pins():
     for name in ("airflow", "gpu-worker"):
         text = (REPO / "docker" / name / "Dockerfile").read_text()
         assert f"torch=={pins['torch']}" in text and f'"apache-airflow=={pins["apache-airflow"]}"' in text, name
-    assert f"mlflow=={pins['mlflow']}" in (REPO / "mlflow/requirements.txt").read_text().split()
+    server_requirements = (REPO / "mlflow/requirements.txt").read_text().split()
+    assert f"mlflow=={pins['mlflow']}" in server_requirements
+    assert f"psycopg2-binary=={pins['psycopg2-binary']}" in server_requirements
 
 
 def test_jetson_requirements_are_pyproject_minus_torch_and_bitsandbytes():
