@@ -24,7 +24,7 @@ from tasks.routing import evaluate, workload as wl
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:.5em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
-th{background:#f0f0f0}td.l{text-align:left}tr.fail td{color:#a33}.note{color:#555;font-size:13px}
+th{background:#f0f0f0}td.l{text-align:left;max-width:320px;overflow-wrap:anywhere}.wide{overflow-x:auto}tr.fail td{color:#a33}.note{color:#555;font-size:13px}
 img{max-width:100%;border:1px solid #eee}section{margin-bottom:2.5em}.warn{color:#a33;font-weight:600}"""
 
 
@@ -44,11 +44,11 @@ def _img(png: Path, alt: str) -> str:
 
 
 def _table(head: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
+    out = ["<div class='wide'><table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
     for i, row in enumerate(rows):
         cls = f' class="{classes[i]}"' if classes and classes[i] else ""
         out.append(f"<tr{cls}>" + "".join(row) + "</tr>")
-    return "\n".join(out) + "</table>"
+    return "\n".join(out) + "</table></div>"
 
 
 def _td(value, left: bool = False) -> str:

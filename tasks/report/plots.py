@@ -198,7 +198,7 @@ def routing_curves_plot(tradeoff: dict, out_png: Path) -> Path:
               ("mean_runtime_s", "mean runtime per query (s)"), ("mean_accuracy", "mean accuracy")]
     zetas = [p["zeta"] for p in curve]
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
     for ax, (key, label) in zip(axes, panels, strict=True):
         ax.plot(zetas, [p[key] for p in curve], "o-", color="black", lw=1.5, label="optimal routing")
         for i, (name, base) in enumerate(tradeoff.get("baselines", {}).items()):
@@ -206,10 +206,11 @@ def routing_curves_plot(tradeoff: dict, out_png: Path) -> Path:
             ax.axhline(base[key], ls=style, lw=1, color=COLORS[i % len(COLORS)], label=name)
         ax.set_xlabel("zeta (0: accuracy only, 1: " + ("carbon" if carbon else "energy") + " only)")
         ax.set_ylabel(label)
-    axes[0].legend(fontsize=7, loc="best")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="center right")  # beside the panels: one line per candidate
     n = tradeoff.get("workload", {}).get("queries", "?")
     fig.suptitle(f"Routing {n} queries: the trade-off over zeta (predicted by the energy models)")
     srcs = [{"energy_source": s} for s in tradeoff.get("energy_sources", {}).values()]
     _footnote(fig, source_note(srcs) if srcs else "energy source: unknown")
-    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.05, 0.86, 0.95))
     return _save(fig, out_png)
