@@ -74,8 +74,8 @@ def energy_fits(records: list[dict]) -> list[dict]:
     for r in records:
         if not (r.get("energy_model_path") and r.get("energy_grid_path")):
             continue
-        model = energy_model.load_models(r["energy_model_path"])["energy_j"]
-        runtime = energy_model.load_models(r["energy_model_path"]).get("runtime_s")
+        models = energy_model.load_models(r["energy_model_path"])
+        model, runtime = models["energy_j"], models.get("runtime_s")
         tin, tout, y = (np.concatenate(cols) for cols in zip(*energy_model.read_grid(r["energy_grid_path"]).values()))
         fits.append({
             "name": r["name"], "form": model.form, "weighting": model.weighting, "r2": model.r2,
