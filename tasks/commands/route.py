@@ -36,11 +36,14 @@ def add_parser(sub) -> None:
     p.add_argument("--candidates", help="JSON list of candidates (default: the MLflow run's passing variants)")
     p.add_argument("--run", dest="run_id", help="pipeline run to take candidates from (default: the latest)")
     p.add_argument("--include-failing", action="store_true", help="also route to variants that failed a gate")
-    p.add_argument("--min-share", type=float, help="every candidate serves at least this fraction of queries")
+    p.add_argument("--min-share", type=float,
+                   help="every candidate serves at least this fraction of queries (any value > 0: at least one query)")
     p.add_argument("--max-share", type=float, help="no candidate serves more than this fraction of queries")
     p.add_argument("--solver", choices=["fast", "pulp"], default="fast",
                    help="fast: exact transportation LP (HiGHS); pulp: the paper's MILP with CBC (slower)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
+    p.add_argument("--curve", metavar="DIR",
+                   help="also trace zeta = 0, 0.1, ..., 1: write DIR/routing_curve.json and DIR/routing_curves.png")
     p.add_argument("--config", help="YAML config, to find the MLflow store (default: configs/default.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, as for `greenlane run` (e.g. base_model=...)")
@@ -85,12 +88,28 @@ def handle(args) -> int:
     shares = {k: v for k, v in (("min_share", args.min_share), ("max_share", args.max_share)) if v is not None}
     if shares:
         cands = [candidates.check(dataclasses.replace(c, **shares), "--min-share/--max-share") for c in cands]
-    result = evaluate.route(load_workload(args.workload), cands, args.zeta, args.objective, args.solver, args.seed)
+    work = load_workload(args.workload)
+    result = evaluate.route(work, cands, args.zeta, args.objective, args.solver, args.seed)
+    if args.curve:
+        result["curve_files"] = write_curve(work, cands, args)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print_summary(result)
     return 0
+
+
+def write_curve(work, cands, args) -> list[str]:
+    from pathlib import Path
+
+    from tasks.report.plots import routing_curves_plot
+    from tasks.routing import evaluate
+
+    out = Path(args.curve)
+    out.mkdir(parents=True, exist_ok=True)
+    curve = evaluate.tradeoff(work, cands, objective=args.objective, solver=args.solver, seed=args.seed)
+    (out / "routing_curve.json").write_text(json.dumps(curve, indent=2) + "\n")
+    return [str(out / "routing_curve.json"), str(routing_curves_plot(curve, out / "routing_curves.png"))]
 
 
 def print_summary(result: dict) -> None:
@@ -106,6 +125,8 @@ def print_summary(result: dict) -> None:
     sources = sorted(set(result["energy_sources"].values()))
     print(f"energy source(s) behind the models: {', '.join(sources)}"
           + ("  (MIXED measured and estimated: not like for like)" if result["mixed_energy_sources"] else ""))
+    if result.get("curve_files"):
+        print(f"trade-off over zeta written to {', '.join(result['curve_files'])}")
     outside = {k: v for k, v in result["extrapolated_share"].items() if v > 0}
     if outside:
         print("note: queries outside a model's fitted token range (extrapolated): "

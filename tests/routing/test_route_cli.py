@@ -41,11 +41,14 @@ def test_route_json_summary(capsys, candidates_file, workload_csv):
     assert out["mixed_energy_sources"] is False
 
 
-def test_route_text_and_carbon_objective(capsys, candidates_file):
+def test_route_text_carbon_objective_and_curve(capsys, candidates_file, tmp_path):
     assert main(["route", "--candidates", str(candidates_file), "--workload", "synthetic:200:3", "--zeta", "0.5",
-                 "--objective", "carbon"]) == 0
+                 "--objective", "carbon", "--curve", str(tmp_path / "curve")]) == 0
     text = capsys.readouterr().out
     assert "optimal routing" in text and "round-robin" in text and "energy source(s) behind the models: rapl" in text
+    curve = json.loads((tmp_path / "curve" / "routing_curve.json").read_text())
+    assert [p["zeta"] for p in curve["curve"]] == pytest.approx([i / 10 for i in range(11)])
+    assert curve["objective"] == "carbon" and (tmp_path / "curve" / "routing_curves.png").is_file()
 
 
 def test_route_infeasible_shares_exit_2(capsys, candidates_file, workload_csv):
