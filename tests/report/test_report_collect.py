@@ -38,3 +38,18 @@ def test_report_workload_interpolates(tmp_path):
     narrow = dataclasses.replace(cand, name="other", energy=model("energy_j", (8, 32), (4, 8)))
     w = report_workload([cand, narrow], n=500)
     assert w.tin.min() >= 8 and w.tin.max() <= 32 and w.tout.min() >= 4 and w.tout.max() <= 8
+
+
+def test_a_run_without_energy_grid_still_has_every_section(tmp_path):
+    from tasks.report.build import build
+
+    records = [{**rec("baseline", True, None), "gco2e_per_1k_tokens": 0.1, "gco2e_operational_per_1k_tokens": 0.09,
+                "gco2e_embodied_per_1k_tokens": 0.01}]
+    decision = {"registered_model": "m", "targets": {"cpu": {"decision": {
+        "target": "cpu", "champion": "baseline", "reason": "only one",
+        "verdicts": [{"variant": "baseline", "passed": True, "gates": []}]}}}}
+    run = {"run_id": "r1", "run_name": "optimize x", "start_time": 0}
+    page = build({"run": run, "decision": decision, "records": records}, tmp_path)["html"].read_text()
+    for section in ("variants", "pareto", "carbon", "energy-models", "whatif", "routing"):
+        assert f'<section id="{section}">' in page
+    assert "no routing candidates" in page and "no energy-model fits in this run" in page
