@@ -208,7 +208,8 @@ class CarbonConfig(_Strict):
 
 class MlflowConfig(_Strict):
     tracking_uri: str | None = None
-    """MLflow tracking URI; default: a SQLite store under the greenlane home."""
+    """MLflow tracking URI; default: env MLFLOW_TRACKING_URI (as MLflow itself reads it, e.g. the
+    docker-compose stack's server), else a SQLite store under the greenlane home."""
     experiment: str | None = None
     """Experiment name; default `greenlane-<base model name>`."""
     registered_model: str | None = None
@@ -268,6 +269,11 @@ class GreenlaneConfig(_Strict):
         if self.default_target not in self.targets:
             raise ValueError(f"default_target {self.default_target!r} is not one of the targets: {', '.join(self.targets)}")
         return self
+
+    def tracking_uri(self) -> str:
+        """The MLflow store this run logs to (see `mlflow.tracking_uri`)."""
+        return (self.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+                or f"sqlite:///{greenlane_home() / 'mlflow.db'}")
 
     def gates_for(self, target: str) -> GateConfig:
         """The top-level gates with the target's own overrides applied."""

@@ -61,7 +61,7 @@ def prepare(config_path: str | None, overrides: dict | list | None, dag_run_id: 
     base_dir = resolve_base(cfg.base_model, home / "cache")
 
     name = model_name(cfg.base_model)
-    tracking_uri = cfg.mlflow.tracking_uri or f"sqlite:///{home / 'mlflow.db'}"
+    tracking_uri = cfg.tracking_uri()
     experiment_id = runs.ensure_experiment(
         tracking_uri, cfg.mlflow.experiment or f"greenlane-{name}", artifact_location=(home / "mlartifacts").as_uri()
     )

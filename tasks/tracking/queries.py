@@ -41,10 +41,9 @@ def champion_report(tracking_uri: str, name: str, target: str) -> dict | None:
 
 def registry_location(cfg) -> tuple[str, str]:
     """(tracking URI, registered model name) a config points at, with the embedded defaults."""
-    from tasks.config import greenlane_home
     from tasks.models import model_name
 
-    uri = cfg.mlflow.tracking_uri or f"sqlite:///{greenlane_home() / 'mlflow.db'}"
+    uri = cfg.tracking_uri()
     return uri, cfg.mlflow.registered_model or model_name(cfg.base_model)
 
 
