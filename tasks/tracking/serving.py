@@ -4,8 +4,7 @@
 whose `predict(["prompt", ...])` returns generated text, for every variant kind:
 plain and bitsandbytes checkpoints load through transformers, optimum-quanto
 ones through quanto's own class (tasks.models.load_model knows which), which
-`mlflow.transformers` could not do for all of them. `mlflow models serve -m
-models:/<name>@champion-cpu` serves the same model over REST.
+`mlflow.transformers` could not do for all of them.
 
 The variant directory travels inside the MLflow model as its one artifact;
 the run's `model` artifact path holds the MLmodel file, so the registered
