@@ -17,6 +17,8 @@ from tasks.errors import GreenlaneError
 log = logging.getLogger("greenlane")
 
 TRIGGER_KEYS = ("data_version", "git_sha")
+METADATA = "greenlane_variant.json"  # tasks.variants.METADATA
+TUNING = "lora-tuning.json"  # the tuning's record (method, parameters, loss) in the tuned model's directory
 
 
 def prepare_retrain(params: dict, dag_run_id: str, asset_extras: list[dict] | None = None) -> dict:
@@ -58,6 +60,9 @@ def tune(ctx: dict) -> dict:
     spec = VariantSpec(name="lora-tuned", chain=[{"method": "lora", **ctx["lora"]}])
     log.info("LoRA-tuning %s on the %s train split", cfg.base_model, cfg.eval.task)
     meta = build_variant(Path(ctx["base_dir"]), spec, out, base_model=cfg.base_model)
+    # The tuned model is a base, not a variant: the baseline variant is hard-linked from it and writes its own
+    # metadata file, which must not be this one (a write through the link would rewrite both).
+    (out / METADATA).replace(out / TUNING)
     step = meta["chain"][0]
     facts = {f"lora_{k}": v for k, v in step.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     uri, parent = ctx["tracking_uri"], ctx["parent_run_id"]
