@@ -7,7 +7,7 @@ only `airflow.sdk` and the standard library; every task body imports from
 
 Per-queue fan-out: Airflow sets `queue` and `pool` per task, not per mapped
 instance, so each queue the deployment serves (env GREENLANE_QUEUES,
-comma-separated, read at parse time; `default` always) gets its own mapped
+comma-separated, read at parse time, so the same on every component; `default` always) gets its own mapped
 task `<step>_<queue>`, run by that queue's workers and drawing from the
 one-slot pool `greenlane-benchmark-<queue>` (created by `tasks.orchestration.ensure_pools`).
 A `plan_*` task routes each target's jobs to its queue's task, after checking

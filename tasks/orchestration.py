@@ -2,18 +2,22 @@
 
 A target names the Airflow queue whose workers run its benchmarks
 (`targets.<name>.queue`). The DAGs create one benchmark task per queue the
-deployment serves (env `GREENLANE_QUEUES` on the scheduler and dag-processor,
-comma-separated; default `default`), because Airflow sets `queue` per task,
-not per mapped instance. Each of those tasks draws from its own one-slot pool
-`greenlane-benchmark-<queue>`: two benchmarks on one machine corrupt each
-other's energy figures, so they never overlap, across DAGs too.
+deployment serves (env `GREENLANE_QUEUES`, comma-separated, `default` always
+included), because Airflow sets `queue` per task, not per mapped instance. Set
+it identically on every Airflow component: the dag-processor builds the tasks
+from it and each worker re-parses the DAG file to find the task it runs. Each
+of those tasks draws from its own one-slot pool `greenlane-benchmark-<queue>`
+(`ensure_pools`): two benchmarks on one machine corrupt each other's energy
+figures, so they never overlap, across DAGs too.
 
-Before the benchmarks start, `plan_by_queue` asks Celery which workers
-consume which queues and waits up to the target's `worker_wait_s` for one.
-A target whose queue has no live worker is recorded as "no worker for queue
-X" (run directory `unserved.json`, a tag on the MLflow parent run) and is not
-benchmarked, so its champion does not move while the other targets go on.
-With any other executor (LocalExecutor, `dag.test()`) every task runs on the
+Before a queue's benchmarks start, `plan_for_queue` asks Celery which workers
+consume that queue and waits up to its targets' `worker_wait_s` for one. A
+target whose queue has no live worker is recorded as "no worker for queue X"
+(run directory `unserved-<queue>.json`, a tag on the MLflow parent run) and is
+not benchmarked, so its champion does not move while the other targets go on;
+a worker lost after the check leaves its task queued until Airflow's
+`[scheduler] task_queued_timeout` fails it, and promotion still runs for the
+rest. With any other executor (LocalExecutor, `dag.test()`) every task runs on the
 local machine, so every queue counts as served by it.
 """
 
@@ -111,7 +115,7 @@ def plan_for_queue(ctx: dict, queue: str, dag_queues: list[str], jobs: list[dict
         for name, t in cfg.targets.items():
             if t.queue not in dag_queues:
                 unserved[name] = (f"no worker for queue {t.queue}: the DAG has no task for it (add it to {QUEUES_ENV} "
-                                  f"on the scheduler and dag-processor; now {','.join(dag_queues)})")
+                                  f"on every Airflow component; now {','.join(dag_queues)})")
     mine = [name for name, t in cfg.targets.items() if t.queue == queue]
     workers = []
     if mine:
