@@ -190,6 +190,39 @@ class EvalConfig(_Strict):
     """Examples scored from the eval split (the first N, fixed order)."""
     perplexity_tokens: int = Field(1024, ge=16)
     """Tokens of held-out text scored for perplexity."""
+    lm_eval_tasks: list[str] = []
+    """Optional lm-evaluation-harness tasks scored too (needs `pip install 'greenlane[lmeval]'`), by the names
+    their YAML files give in `lm_eval_include_path`; logged as `lm_eval/<task>/<metric>`. Empty: none."""
+    lm_eval_include_path: str | None = None
+    """Folder of lm-eval task YAMLs whose data are local files (`dataset_path: json` + `data_files`, relative
+    ones read from this folder); only this folder is searched, the runs are offline. Example:
+    `tasks/data/lm_eval`. Relative paths are taken from the working directory at load."""
+    lm_eval_limit: int | None = Field(None, ge=1)
+    """Examples scored per lm-eval task (the first N; None: all)."""
+
+    @field_validator("lm_eval_include_path")
+    @classmethod
+    def _task_folder(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        path = Path(value).expanduser().resolve()
+        if not path.is_dir():
+            raise ValueError(f"lm-eval task folder not found: {path} (a folder of task YAMLs)")
+        return str(path)
+
+    @model_validator(mode="after")
+    def _lm_eval_ready(self) -> "EvalConfig":
+        if not self.lm_eval_tasks:
+            return self
+        if self.lm_eval_include_path is None:
+            raise ValueError(f"lm_eval_tasks {self.lm_eval_tasks} need lm_eval_include_path, the folder of their "
+                             "task YAMLs (e.g. tasks/data/lm_eval)")
+        import importlib.util
+
+        if importlib.util.find_spec("lm_eval") is None:
+            raise ValueError("lm_eval_tasks need lm-evaluation-harness, which is not installed: "
+                             "pip install 'greenlane[lmeval]'")
+        return self
 
 
 class CarbonConfig(_Strict):

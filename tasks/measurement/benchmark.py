@@ -88,6 +88,11 @@ def run_benchmark(
     acc_lo, acc_hi = stats.wilson_ci95(sum(acc["correct"]), acc["accuracy_n"])
     ppl = accuracy.perplexity(model, tokenizer, accuracy.heldout_text(), evalcfg.perplexity_tokens)
     peak_mb, peak_source = peak.read()
+    harness = {}
+    if evalcfg.lm_eval_tasks:  # optional, after the peak-memory reading: the harness's batches are not serving
+        from tasks.measurement.lm_eval_adapter import run_lm_eval
+
+        harness = run_lm_eval(model, tokenizer, evalcfg.lm_eval_tasks, evalcfg.lm_eval_include_path, evalcfg.lm_eval_limit)
 
     record = {
         "variant": meta["name"],
@@ -112,6 +117,7 @@ def run_benchmark(
         "correct": acc["correct"],
         **(comparison.result() if comparison is not None else {"kl_to_baseline": None, "top1_agreement": None}),
         **ppl,
+        **harness,
         "param_count": meta["param_count"],
         "model_size_mb": meta["size_mb"],
         "model_memory_mb": model.get_memory_footprint() / 1e6,

@@ -32,8 +32,9 @@ METRIC_KEYS = (
     "energy_optimal_batch_size", "throughput_optimal_batch_size", "kl_to_baseline", "top1_agreement",
     "energy_model_cv_mdape", "runtime_model_cv_mdape",
 )
-# Metric families with one key per swept value (benchmark.batch_sizes): tokens_per_s_bs4, j_per_token_bs4, ...
-METRIC_PREFIXES = ("tokens_per_s_bs", "j_per_token_bs")
+# Metric families with one key per swept value (benchmark.batch_sizes): tokens_per_s_bs4, j_per_token_bs4, ...;
+# lm_eval/<task>/<metric> per lm-evaluation-harness figure (eval.lm_eval_tasks)
+METRIC_PREFIXES = ("tokens_per_s_bs", "j_per_token_bs", "lm_eval/")
 
 
 def metrics_of(record: dict) -> dict:

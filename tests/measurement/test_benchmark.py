@@ -8,10 +8,12 @@ import pytest
 
 from tasks.config import load_config
 from tasks.errors import GreenlaneError
+from tasks.measurement.accuracy import DATA
 
 FAST = ["eval.limit=4", "eval.perplexity_tokens=16", "benchmark.prompts=2", "benchmark.max_new_tokens=3",
         "benchmark.warmup=1", "benchmark.repeats=2", "benchmark.max_repeats=3", "benchmark.batch_sizes=[1, 2]",
-        "benchmark.energy_grid={tin: [2, 4, 8, 16, 32], tout: [2, 3]}", "targets.cpu.energy_meter=estimate"]
+        "benchmark.energy_grid={tin: [2, 4, 8, 16, 32], tout: [2, 3]}", "targets.cpu.energy_meter=estimate",
+        "eval.lm_eval_tasks=[sentiment_mc]", f"eval.lm_eval_include_path={DATA / 'lm_eval'}", "eval.lm_eval_limit=3"]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,7 @@ def test_record_covers_logged_metrics(record):
     carbon = {k for k in METRIC_KEYS if k.startswith(("gco2e", "usd"))}  # added by the pipeline, not measured here
     assert sorted(set(METRIC_KEYS) - carbon - set(rec)) == []
     assert {"tokens_per_s_bs2", "j_per_token_bs2"} <= set(metrics_of(rec))
+    assert {"lm_eval/sentiment_mc/acc", "lm_eval/sentiment_mc/n"} <= set(metrics_of(rec))  # the optional harness
 
 
 @pytest.mark.parametrize(
