@@ -164,12 +164,10 @@ def promote_available(ctx: dict) -> dict:
 def check_complete(ctx: dict) -> dict[str, str]:
     """Raise if a served target is missing results (a benchmark failed); returns the unserved targets."""
     from tasks.errors import GreenlaneError
-    from tasks.pipeline import load_ctx_config, plan_benchmarks
+    from tasks.pipeline import _safe, plan_benchmarks
 
     unserved = unserved_targets(ctx)
     have = {Path(f).parent.name for f in result_files(ctx)}
-    from tasks.pipeline import _safe
-
     missing = [f"{j['variant']}@{j['target']}" for j in plan_benchmarks(ctx)
                if j["target"] not in unserved and _safe(f"{j['variant']}@{j['target']}") not in have]
     for target, why in unserved.items():
