@@ -22,20 +22,21 @@ DEFAULT_GRID = {"tin": [16, 64, 256, 512], "tout": [8, 32, 128], "repeats": 1}
 
 def prepare_profile(params: dict, dag_run_id: str) -> dict:
     """Validate params and the grid, run `pipeline.prepare`, name the parent run; the ctx carries the grid."""
-    from tasks.config import EnergyGridConfig
+    from tasks.config import EnergyGridConfig, load_config
     from tasks.errors import GreenlaneError
     from tasks.orchestration import params_config_file
-    from tasks.pipeline import load_ctx_config, prepare
+    from tasks.pipeline import prepare
     from tasks.tracking import runs
 
-    ctx = prepare(params_config_file(params, dag_run_id), None, dag_run_id)
-    configured = load_ctx_config(ctx).benchmark.energy_grid
+    config_file = params_config_file(params, dag_run_id)
+    configured = load_config(config_file).benchmark.energy_grid
     grid = configured.model_dump() if configured.enabled else dict(DEFAULT_GRID)
     grid.update({k: params[k] for k in ("tin", "tout", "repeats") if params.get(k)})
-    try:
+    try:  # before prepare: a bad grid fails without leaving a parent run behind
         grid = EnergyGridConfig(**grid).model_dump()
     except ValueError as err:
         raise GreenlaneError(f"energy grid: {err}") from None
+    ctx = prepare(config_file, None, dag_run_id)
     runs.log_record(ctx["tracking_uri"], ctx["parent_run_id"], metrics={},
                     params={"grid_tin": grid["tin"], "grid_tout": grid["tout"], "grid_repeats": grid["repeats"]},
                     tags={"greenlane.dag": "greenlane_energy_profile", "mlflow.runName": f"energy-profile {dag_run_id}"})
