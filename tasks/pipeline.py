@@ -122,6 +122,7 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
     variant_dir = Path(ctx["run_dir"]) / "variants" / _safe(variant)
     out_dir = Path(ctx["run_dir"]) / "results" / _safe(f"{variant}@{target}")
     log.info("benchmarking %s@%s", variant, target)
+    (out_dir / "result.json").unlink(missing_ok=True)  # a cleared task that then fails must leave no stale result
     uri, parent = ctx["tracking_uri"], ctx["parent_run_id"]
     run_id = runs.ensure_run(
         uri, ctx["experiment_id"], key=f"{ctx['dag_run_id']}/{variant}@{target}", run_name=f"{variant}@{target}",

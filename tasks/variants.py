@@ -55,6 +55,9 @@ def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: 
             "size_mb": dir_size_mb(final),
             "build_wall_s": time.perf_counter() - t0,
         }
+        # The baseline's files are hard links into the base directory: unlink first, so writing the
+        # metadata never writes through a link into the base model.
+        (final / METADATA).unlink(missing_ok=True)
         (final / METADATA).write_text(json.dumps(meta, indent=2))
         replace_dir(final, out_dir)
         return meta

@@ -50,6 +50,16 @@ def test_rebuilding_overwrites_instead_of_duplicating(tiny_dir, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v"]  # no leftover temp dirs
 
 
+def test_baseline_of_a_variant_leaves_the_base_metadata_alone(tiny_dir, tmp_path):
+    """The baseline hard-links the base's files; its own metadata must not write through into the base."""
+    base = tmp_path / "base"
+    build_variant(tiny_dir, VariantSpec(name="lora-ish", chain=PRESETS["bf16"]), base, str(tiny_dir))
+    before = (base / METADATA).read_text()
+    build_variant(base, VariantSpec(name="baseline"), tmp_path / "baseline", str(base))
+    assert (base / METADATA).read_text() == before
+    assert json.loads((tmp_path / "baseline" / METADATA).read_text())["name"] == "baseline"
+
+
 def _stored_dtype(model_dir, tensor):
     from safetensors import safe_open
 
