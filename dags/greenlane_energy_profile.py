@@ -23,7 +23,8 @@ from pathlib import Path
 from airflow.sdk import Param, dag, get_current_context, task
 
 # The dag-processor and workers put the bundle (this folder) on sys.path; a plain DagBag does not.
-sys.path.append(str(Path(__file__).parent)) if str(Path(__file__).parent) not in sys.path else None
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.append(str(Path(__file__).parent))
 from greenlane_wiring import DEFAULT_ARGS, QUEUES, START, config_params, per_queue
 
 TOKENS = {"type": ["null", "array"], "items": {"type": "integer", "minimum": 1}, "minItems": 2}

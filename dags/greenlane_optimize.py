@@ -25,7 +25,8 @@ from pathlib import Path
 from airflow.sdk import dag
 
 # The dag-processor and workers put the bundle (this folder) on sys.path; a plain DagBag does not.
-sys.path.append(str(Path(__file__).parent)) if str(Path(__file__).parent) not in sys.path else None
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.append(str(Path(__file__).parent))
 from greenlane_wiring import DEFAULT_ARGS, START, benchmark_gate_promote, config_params, prepare
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 # The dag-processor and workers put the bundle (this folder) on sys.path; a plain DagBag does not.
-sys.path.append(str(Path(__file__).parent)) if str(Path(__file__).parent) not in sys.path else None
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.append(str(Path(__file__).parent))
 from greenlane_wiring import DEFAULT_ARGS, START, benchmark_gate_promote, config_params
 
 TASK_DATA = Asset("greenlane_task_data")
