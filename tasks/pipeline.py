@@ -95,9 +95,15 @@ def plan(ctx: dict) -> list[str]:
 
 
 def plan_benchmarks(ctx: dict) -> list[dict]:
-    """One benchmark per variant x target."""
+    """One benchmark per variant x target, in a shuffled order (seeded by the config's seed and the DAG run):
+    benchmarks of one machine run one after another, so a slow drift (heat, a neighbour's load) would
+    otherwise always favour the variants listed first."""
+    import random
+
     cfg = load_ctx_config(ctx)
-    return [{"variant": v.name, "target": t} for v in cfg.variants for t in cfg.targets]
+    jobs = [{"variant": v.name, "target": t} for v in cfg.variants for t in cfg.targets]
+    random.Random(f"{cfg.seed}/{ctx['dag_run_id']}").shuffle(jobs)
+    return jobs
 
 
 def make_variant(ctx: dict, variant: str) -> str:

@@ -116,3 +116,21 @@ def test_worker_reports_this_machine(monkeypatch):
     report = orchestration.worker_report()
     assert report["worker"] == "worker-a" and report["hostname"] == socket.gethostname()
     assert report["cpu_model"] and report["detected_profile"] == "cpu" and report["gpus"] == []
+
+
+def test_benchmark_order_is_a_seeded_shuffle_of_every_variant_x_target(tmp_path):
+    import json
+
+    from tasks.config import load_config
+    from tasks.pipeline import plan_benchmarks
+
+    cfg = load_config(None, ["variants=[baseline, bf16, quanto-int8, lora, prune-heal, bnb-nf4]"])
+    (tmp_path / "config.json").write_text(json.dumps(cfg.model_dump(mode="json")))
+    orders = {}
+    for run in ("r1", "r2", "r3"):
+        ctx = {"config_file": str(tmp_path / "config.json"), "dag_run_id": run}
+        jobs = plan_benchmarks(ctx)
+        assert sorted(j["variant"] for j in jobs) == sorted(v.name for v in cfg.variants)
+        assert plan_benchmarks(ctx) == jobs  # a retried plan task plans the same order
+        orders[run] = [j["variant"] for j in jobs]
+    assert len({tuple(o) for o in orders.values()}) > 1  # 6 variants: three equal shuffles would be 1 in 518,400
