@@ -26,7 +26,7 @@ def test_rerunning_every_task_of_a_dag_run_reuses_runs_and_versions(tiny_dir, tm
 
     ctx1, champions1 = one_pass()
     ctx2, champions2 = one_pass()
-    assert ctx1["parent_run_id"] == ctx2["parent_run_id"] and champions1 == champions2
+    assert ctx1["parent_run_id"] == ctx2["parent_run_id"]
 
     c = MlflowClient(ctx1["tracking_uri"])
     all_runs = c.search_runs([ctx1["experiment_id"]])
@@ -34,7 +34,11 @@ def test_rerunning_every_task_of_a_dag_run_reuses_runs_and_versions(tiny_dir, tm
     assert all(r.info.status == "FINISHED" for r in all_runs)
     versions = c.search_model_versions(f"name='{ctx1['registered_model']}'")
     assert len(versions) == 2
+    by_variant = {v.tags["variant"]: v.version for v in versions}
     champion = c.get_model_version_by_alias(ctx1["registered_model"], "champion-cpu")
-    assert champion.tags["variant"] == champions1["cpu"]
-    # The same version was promoted twice: no "previous champion" pointing at itself.
-    assert "previous-champion-cpu" not in c.get_registered_model(ctx1["registered_model"]).tags
+    assert champion.tags["variant"] == champions2["cpu"]  # the second pass re-measured, so it decides
+    previous = c.get_registered_model(ctx1["registered_model"]).tags.get("previous-champion-cpu")
+    if champions1 == champions2:  # the same version promoted twice: no "previous" pointing at itself
+        assert previous is None
+    else:  # bf16 and baseline are close on the tiny model: a re-measurement may flip them
+        assert previous == by_variant[champions1["cpu"]]

@@ -44,7 +44,9 @@ def metrics_of(record: dict) -> dict:
 
 
 def client(tracking_uri: str) -> MlflowClient:
-    return MlflowClient(tracking_uri=tracking_uri)
+    # The registry lives in the same store; naming it stops MLflow from falling back to a process-global
+    # registry URI that something else in this process may have set.
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | None = None) -> str:

@@ -13,6 +13,7 @@ version's source `runs:/<run>/model` is the servable model.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from importlib.metadata import version
@@ -64,8 +65,20 @@ def log_servable(tracking_uri: str, run_id: str, variant_dir: Path, artifact_pat
         shutil.rmtree(path, ignore_errors=True)
 
 
-def load_servable(tracking_uri: str, model_uri: str):
-    """The pyfunc model at `model_uri` (e.g. `models:/SmolLM2-135M-Instruct@champion-cpu`) in that store."""
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    return mlflow.pyfunc.load_model(model_uri)
+def load_servable(tracking_uri: str, model_uri: str, dst: Path | None = None):
+    """The pyfunc model at `model_uri` (`models:/<name>@<alias>` or `models:/<name>/<version>`) in that store.
+
+    Resolved through a client bound to `tracking_uri`, then loaded from a local copy, so no process-global
+    MLflow URI is changed (tests and tasks in one process may talk to different stores).
+    """
+    from tasks.errors import GreenlaneError
+
+    match = re.fullmatch(r"models:/([^@/]+)(?:@([^/]+)|/(\d+))", model_uri)
+    if match is None:
+        raise GreenlaneError(f"model URI {model_uri!r} is not models:/<name>@<alias> or models:/<name>/<version>")
+    name, alias, number = match.groups()
+    c = client(tracking_uri)
+    version = c.get_model_version_by_alias(name, alias) if alias else c.get_model_version(name, number)
+    run_id, artifact_path = version.source.removeprefix("runs:/").split("/", 1)
+    dst = Path(dst or tempfile.mkdtemp(prefix="greenlane-servable-"))
+    return mlflow.pyfunc.load_model(c.download_artifacts(run_id, artifact_path, str(dst)))
