@@ -114,6 +114,7 @@ def system_metrics(tracking_uri: str, run_id: str, sampling_interval_s: float = 
     """
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
+    logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # no start/stop chatter per benchmark
     monitor = SystemMetricsMonitor(run_id, sampling_interval=sampling_interval_s, tracking_uri=tracking_uri)
     monitor.start()
     try:

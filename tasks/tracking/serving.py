@@ -13,6 +13,7 @@ version's source `runs:/<run>/model` is the servable model.
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
@@ -55,12 +56,20 @@ class GreenlaneLM(mlflow.pyfunc.PythonModel):
 
 def log_servable(tracking_uri: str, run_id: str, variant_dir: Path, artifact_path: str = "model") -> None:
     """Save the variant as a pyfunc model locally, then log it under the run's `artifact_path`."""
+    # MLflow warns on every save that a Python object is cloudpickled: known and intended here (the class is
+    # importable from greenlane, so only a reference is pickled).
+    quiet = logging.getLogger("mlflow.pyfunc")
+    level = quiet.level
     with tempfile.TemporaryDirectory(prefix="greenlane-pyfunc-") as tmp:
         path = Path(tmp) / "model"
-        mlflow.pyfunc.save_model(
-            path=str(path), python_model=GreenlaneLM(), artifacts={ARTIFACT: str(variant_dir)},
-            pip_requirements=[f"{name}=={version(name)}" for name in _REQUIREMENTS],
-        )
+        quiet.setLevel(logging.ERROR)
+        try:
+            mlflow.pyfunc.save_model(
+                path=str(path), python_model=GreenlaneLM(), artifacts={ARTIFACT: str(variant_dir)},
+                pip_requirements=[f"{name}=={version(name)}" for name in _REQUIREMENTS],
+            )
+        finally:
+            quiet.setLevel(level)
         client(tracking_uri).log_artifacts(run_id, str(path), artifact_path)
         shutil.rmtree(path, ignore_errors=True)
 
