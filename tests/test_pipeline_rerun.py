@@ -34,7 +34,7 @@ def test_rerunning_every_task_of_a_dag_run_reuses_runs_and_versions(tiny_dir, tm
     assert all(r.info.status == "FINISHED" for r in all_runs)
     versions = c.search_model_versions(f"name='{ctx1['registered_model']}'")
     assert len(versions) == 2
-    by_variant = {v.tags["variant"]: v.version for v in versions}
+    by_variant = {v.tags["variant"]: str(v.version) for v in versions}
     champion = c.get_model_version_by_alias(ctx1["registered_model"], "champion-cpu")
     assert champion.tags["variant"] == champions2["cpu"]  # the second pass re-measured, so it decides
     previous = c.get_registered_model(ctx1["registered_model"]).tags.get("previous-champion-cpu")
