@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from tasks.commands import add_config_args
+
 
 def add_parser(subparsers) -> None:
     carbon = subparsers.add_parser(
@@ -38,9 +40,7 @@ def add_parser(subparsers) -> None:
     whatif.add_argument("--options", help="JSON or CSV file of options")
     whatif.add_argument("--champion", action="store_true",
                         help="add each target's current champion from the MLflow registry (its measured energy and time)")
-    whatif.add_argument("--config", help="with --champion: the config naming the registry (default configs/default.yaml)")
-    whatif.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="with --champion: config override, as for `greenlane run`")
+    add_config_args(whatif, "with --champion: naming the registry")
     whatif.add_argument("--hardware", action="append", default=[], help="hardware profile of a target (repeatable)")
     whatif.add_argument(
         "--energy-j-per-1k", type=float, action="append", default=[], help="joules per 1k tokens (repeatable)"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 
+from tasks.commands import add_config_args
 from tasks.errors import GreenlaneError
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("champion", help="show the champion of each target from the MLflow registry")
     p.add_argument("--target", help="only this target")
-    p.add_argument("--config", help="YAML config, to find the registry (default: configs/default.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, as for `greenlane run` (e.g. base_model=...)")
+    add_config_args(p, "to find the registry")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=handle)
 

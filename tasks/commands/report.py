@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tasks.commands import add_config_args
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -20,9 +22,7 @@ def add_parser(sub) -> None:
                                       "the fitted token ranges)")
     p.add_argument("--objective", choices=["energy", "carbon"], default="energy", help="what the routing curves minimize")
     p.add_argument("--no-log", action="store_true", help="do not log the report to the MLflow run")
-    p.add_argument("--config", help="YAML config, to find the MLflow store (default: configs/default.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, as for `greenlane run` (e.g. base_model=...)")
+    add_config_args(p, "to find the MLflow store")
     p.add_argument("--json", action="store_true", help="print {html, pngs, run_id} as JSON")
     p.set_defaults(func=handle)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+from tasks.commands import add_config_args
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("rollback", help="move champion-<target> back to the version it held before the last promotion")
     p.add_argument("--target", required=True, help="target whose champion to restore")
-    p.add_argument("--config", help="YAML config, to find the registry (default: configs/default.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, as for `greenlane run`")
+    add_config_args(p, "to find the registry")
     p.set_defaults(func=handle)
 
 

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import re
 
+from tasks.commands import add_config_args
 from tasks.errors import GreenlaneError
 
 
@@ -44,9 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
     p.add_argument("--curve", metavar="DIR",
                    help="also trace zeta = 0, 0.1, ..., 1: write DIR/routing_curve.json and DIR/routing_curves.png")
-    p.add_argument("--config", help="YAML config, to find the MLflow store (default: configs/default.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, as for `greenlane run` (e.g. base_model=...)")
+    add_config_args(p, "to find the MLflow store")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=handle)
 

@@ -7,14 +7,13 @@ import logging
 import time
 from pathlib import Path
 
+from tasks.commands import add_config_args
 from tasks.errors import GreenlaneError, NoChampion
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run the greenlane_optimize DAG in-process (Airflow dag.test) and print the summary")
-    p.add_argument("--config", help="YAML config (default: configs/default.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set eval.limit=50 (repeatable; values parsed as YAML)")
+    add_config_args(p)
     p.set_defaults(func=handle)
 
 
