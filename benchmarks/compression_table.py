@@ -41,32 +41,27 @@ FORWARD_TOKENS = 128  # one forward pass over this many tokens: a prefill-speed 
 
 
 def measure(variant_dir: Path) -> dict:
-    import torch
-
+    from tasks import runtimes
     from tasks.measurement.accuracy import heldout_text, load_split, perplexity, task_accuracy
-    from tasks.models import load_model
+    from tasks.runtimes.base import chat_ids
     from tasks.variants import read_metadata
 
     meta = read_metadata(variant_dir)
-    model, tokenizer = load_model(variant_dir)
-    ppl = perplexity(model, tokenizer, heldout_text(), 1024)
-    acc = task_accuracy(model, tokenizer, load_split("sentiment", "eval", 100))
-    prompt = tokenizer.apply_chat_template(
-        [{"role": "user", "content": SAMPLE_PROMPT}], add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )
-    with torch.inference_mode():
-        out = model.generate(**prompt, max_new_tokens=SAMPLE_TOKENS, do_sample=False)
-    sample = tokenizer.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
-    ids = tokenizer(heldout_text(), return_tensors="pt")["input_ids"][:, :FORWARD_TOKENS]
+    runtime = runtimes.load(variant_dir)  # the variant's own runtime (transformers, llama.cpp, ORT GenAI)
+    ppl = perplexity(runtime, heldout_text(), 1024)
+    acc = task_accuracy(runtime, load_split("sentiment", "eval", 100))
+    sample = runtime.generate(chat_ids(runtime.tokenizer, SAMPLE_PROMPT), SAMPLE_TOKENS, ignore_eos=False).text
+    ids = runtime.tokenizer(heldout_text())["input_ids"][:FORWARD_TOKENS]
     times = []
-    with torch.inference_mode():
-        for _ in range(4):  # the first is a warm-up
-            t0 = time.perf_counter()
-            model(input_ids=ids)
-            times.append(time.perf_counter() - t0)
+    for _ in range(4):  # the first is a warm-up
+        t0 = time.perf_counter()
+        runtime.prefill(ids)
+        times.append(time.perf_counter() - t0)
+    runtime.close()
     return {
         "variant": meta["name"],
         "chain": meta["chain_str"],
+        "runtime": runtime.name,
         "build_s": meta["build_wall_s"],
         "param_count": meta["param_count"],
         "size_mb": meta["size_mb"],

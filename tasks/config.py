@@ -79,6 +79,14 @@ class TargetConfig(_Strict):
     """Power usage effectiveness of the facility (>= 1.0; typical 1.1-1.6)."""
     energy_meter: str = "auto"
     """Energy meter: `auto` picks from what the hardware offers; or force `codecarbon`, `rapl`, `nvml`, ..."""
+    device: Literal["cpu", "cuda"] = "cpu"
+    """Where the variants run on this target's worker: `cpu`, or `cuda` (the first GPU: weights, KV cache and
+    compute there, so peak memory and NVML energy are of that GPU)."""
+    runtimes: list[str] | None = None
+    """Inference runtimes this target serves with (`transformers`, `llama.cpp`, `onnxruntime-genai`); a variant
+    whose runtime is not listed is skipped on this target, with the reason on the decision record. None: what
+    the device can run (cpu and cuda: all three; a Jetson hardware profile: transformers and llama.cpp). A runtime
+    listed here must be installed."""
     lifetime_years: float = Field(5.0, gt=0)
     """Hardware lifetime over which its manufacturing carbon is amortized, years."""
     energy_usd_per_kwh: float | None = Field(None, ge=0)
@@ -96,6 +104,28 @@ class TargetConfig(_Strict):
             raise ValueError(f"unknown gate(s) {', '.join(unknown)}; known: {', '.join(GateConfig.model_fields)}")
         GateConfig(**value)  # each value within its gate's bounds
         return value
+
+    @field_validator("runtimes")
+    @classmethod
+    def _known_runtimes(cls, value: list[str] | None) -> list[str] | None:
+        from tasks import runtimes
+
+        for name in value or []:
+            if name not in runtimes.RUNTIMES:
+                raise ValueError(f"unknown runtime {name!r}; runtimes: {', '.join(runtimes.RUNTIMES)}")
+            if not runtimes.installed(name):
+                raise ValueError(f"runtime {name!r} is listed but not installed here (python package "
+                                 f"{runtimes.PACKAGES[name]}; see the README's install section)")
+        return value
+
+    def served_runtimes(self) -> list[str]:
+        """The runtimes this target benchmarks and serves variants in."""
+        from tasks import runtimes
+
+        if self.runtimes is not None:
+            return list(self.runtimes)
+        kind = "jetson" if self.hardware.startswith("jetson") else self.device
+        return list(runtimes.DEVICE_RUNTIMES[kind])
 
     @field_validator("hardware")
     @classmethod
@@ -167,7 +197,7 @@ class BenchmarkConfig(_Strict):
     energy_grid: EnergyGridConfig = EnergyGridConfig()
     """Optional token-grid sweep fitting E(tin, tout) and runtime(tin, tout) for this variant x target."""
     threads: int | None = Field(None, ge=1)
-    """torch intra-op threads during the benchmark (None: torch's default)."""
+    """Compute threads during the benchmark, the same in every runtime (None: every core the process may use)."""
 
     @field_validator("batch_sizes")
     @classmethod
@@ -286,7 +316,9 @@ class GreenlaneConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "GreenlaneConfig":
+        from tasks import runtimes
         from tasks.compression import validate_step
+        from tasks.variants import chain_runtime, check_chain
 
         names = [v.name for v in self.variants]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -299,6 +331,11 @@ class GreenlaneConfig(_Strict):
         for v in self.variants:
             for i, step in enumerate(v.chain):
                 validate_step(step.method, step.params, where=f"variants[{v.name}].chain[{i}]")
+            check_chain(v)
+            runtime = chain_runtime(v)
+            if not runtimes.installed(runtime):  # its export step runs the runtime's own converter here
+                raise ValueError(f"variants[{v.name}]: runs in {runtime}, which is not installed here (python package "
+                                 f"{runtimes.PACKAGES[runtime]}; see the README's install section)")
         if self.default_target not in self.targets:
             raise ValueError(f"default_target {self.default_target!r} is not one of the targets: {', '.join(self.targets)}")
         return self
@@ -307,6 +344,16 @@ class GreenlaneConfig(_Strict):
         """The MLflow store this run logs to (see `mlflow.tracking_uri`)."""
         return (self.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
                 or f"sqlite:///{greenlane_home() / 'mlflow.db'}")
+
+    def skip_reason(self, variant: str, target: str) -> str | None:
+        """Why `variant` is not benchmarked on `target` (its runtime is not one the target serves), or None."""
+        from tasks.variants import chain_runtime
+
+        runtime = chain_runtime(self.variant(variant))
+        served = self.targets[target].served_runtimes()
+        if runtime in served:
+            return None
+        return f"runs in {runtime}, which target {target} does not serve (its runtimes: {', '.join(served)})"
 
     def gates_for(self, target: str) -> GateConfig:
         """The top-level gates with the target's own overrides applied."""

@@ -93,17 +93,17 @@ def _bundled_dir(name: str, cache_dir: Path) -> Path:
     return out
 
 
-def load_model(model_dir: Path | str, trust_remote_code: bool = False, **kwargs):
-    """Load (model, tokenizer) from a variant or base directory, CPU, safetensors only."""
+def load_model(model_dir: Path | str, trust_remote_code: bool = False, device: str = "cpu", **kwargs):
+    """Load (model, tokenizer) from a variant or base directory onto `device` ("cpu" or "cuda"), safetensors only."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model_dir = check_model_dir(Path(model_dir))
     tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     if (model_dir / QUANTO_MAP).is_file():
-        model = _load_quanto(model_dir, kwargs)
+        model = _load_quanto(model_dir, kwargs).to(device)
     else:
         model = AutoModelForCausalLM.from_pretrained(
-            model_dir, use_safetensors=True, trust_remote_code=trust_remote_code, device_map="cpu", **kwargs
+            model_dir, use_safetensors=True, trust_remote_code=trust_remote_code, device_map=device, **kwargs
         )
     model.eval()
     return model, tokenizer
@@ -145,9 +145,28 @@ def replace_dir(src: Path, dst: Path) -> None:
     os.replace(src, dst)
 
 
+# Weight files of every format a variant directory may hold (Hugging Face, GGUF, ONNX with external data).
+WEIGHT_GLOBS = ("*.safetensors", "*.gguf", "*.onnx", "*.onnx.data")
+
+
 def dir_size_mb(path: Path) -> float:
-    """Size on disk of the weight files (safetensors), MB (1e6 bytes)."""
-    return sum(p.stat().st_size for p in Path(path).glob("*.safetensors")) / 1e6
+    """Size on disk of the weight files (safetensors, GGUF, ONNX), MB (1e6 bytes)."""
+    return sum(p.stat().st_size for pattern in WEIGHT_GLOBS for p in Path(path).glob(pattern)) / 1e6
+
+
+def param_count(model_dir: Path) -> int:
+    """Count parameters from the safetensors headers, without loading weights."""
+    from safetensors import safe_open
+
+    total = 0
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as st:
+            for key in st.keys():
+                n = 1
+                for dim in st.get_slice(key).get_shape():
+                    n *= dim
+                total += n
+    return total
 
 
 def make_tiny_model(out_dir: Path, tokenizer_dir: Path, seed: int = 0, num_layers: int = 2) -> Path:

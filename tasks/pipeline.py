@@ -59,6 +59,10 @@ def prepare(config_path: str | None, overrides: dict | list | None, dag_run_id: 
     config_file.write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
     log.info("preparing base model %s", cfg.base_model)
     base_dir = resolve_base(cfg.base_model, home / "cache")
+    from tasks.variants import check_variant
+
+    for spec in cfg.variants:  # before anything is built: e.g. an architecture an export step's converter lacks
+        check_variant(base_dir, spec)
 
     name = model_name(cfg.base_model)
     tracking_uri = cfg.tracking_uri()
@@ -101,7 +105,8 @@ def plan_benchmarks(ctx: dict) -> list[dict]:
     import random
 
     cfg = load_ctx_config(ctx)
-    jobs = [{"variant": v.name, "target": t} for v in cfg.variants for t in cfg.targets]
+    # A variant runs only where its runtime is served; the others are listed as skipped on the decision record.
+    jobs = [{"variant": v.name, "target": t} for v in cfg.variants for t in cfg.targets if not cfg.skip_reason(v.name, t)]
     random.Random(f"{cfg.seed}/{ctx['dag_run_id']}").shuffle(jobs)
     return jobs
 
@@ -169,13 +174,14 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
     from tasks.variants import read_metadata
 
     meta = read_metadata(variant_dir)
-    params = {"chain": meta["chain_str"], "base_model": cfg.base_model, "region": tcfg.region,
+    params = {"chain": meta["chain_str"], "runtime": record["runtime"], "device": record["device"],
+              "base_model": cfg.base_model, "region": tcfg.region,
               "pue": tcfg.pue, "hardware_profile": profile, "hardware_profile_configured": tcfg.hardware}
     for i, step in enumerate(meta["chain"]):
         params.update({f"step{i}.{k}": v for k, v in {"method": step["method"], **step["params"]}.items()})
     runs.log_record(
         uri, run_id, metrics=runs.metrics_of(record), params=params,
-        tags={"energy_source": record["energy_source"],
+        tags={"energy_source": record["energy_source"], "runtime": record["runtime"], "device": record["device"],
               "energy_kind": "measured" if record["energy_measured"] else "estimate",
               "hardware": record["hardware"]["processor"], "region": tcfg.region,
               "hardware_profile_detected": machine["detected_profile"] or "unknown",
@@ -208,7 +214,9 @@ def promote(ctx: dict, result_files: list[str]) -> dict:
     summary = {"dag_run_id": ctx["dag_run_id"], "registered_model": ctx["registered_model"],
                "experiment_id": ctx["experiment_id"], "targets": {}}
     for target in cfg.targets:
-        decision = promotion.decide(results, cfg.gates_for(target), target, expected=[v.name for v in cfg.variants])
+        skipped = {v.name: why for v in cfg.variants if (why := cfg.skip_reason(v.name, target))}
+        decision = promotion.decide(results, cfg.gates_for(target), target,
+                                    expected=[v.name for v in cfg.variants if v.name not in skipped], skipped=skipped)
         entry = {"decision": decision.to_dict(), "promoted": None}
         log_verdicts(ctx, decision, results)
         if decision.champion is not None:

@@ -64,7 +64,7 @@ def profile(ctx: dict, job: dict) -> str:
     from tasks.config import EnergyGridConfig
     from tasks.measurement import sweeps
     from tasks.measurement.benchmark import make_target_meter
-    from tasks.models import load_model
+    from tasks import runtimes
     from tasks.orchestration import worker_report
     from tasks.pipeline import _safe, load_ctx_config
     from tasks.tracking import profiles
@@ -75,10 +75,14 @@ def profile(ctx: dict, job: dict) -> str:
     out_dir = Path(ctx["run_dir"]) / "profiles" / _safe(label)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_dir = profiles.download_variant(ctx["tracking_uri"], job["run_id"], out_dir / "champion")
-    model, tokenizer = load_model(model_dir)
     grid = EnergyGridConfig(**ctx["grid"])
-    log.info("profiling %s (version %s): %d x %d grid", label, job["version"], len(grid.tin), len(grid.tout))
-    fit = sweeps.energy_grid(model, tokenizer, grid, make_target_meter(tcfg, out_dir), out_dir, label)
+    runtime = runtimes.load(model_dir, tcfg.device, cfg.benchmark.threads)  # the champion's own runtime
+    log.info("profiling %s (version %s) in %s on %s: %d x %d grid", label, job["version"], runtime.name,
+             tcfg.device, len(grid.tin), len(grid.tout))
+    try:
+        fit = sweeps.energy_grid(runtime, grid, make_target_meter(tcfg, out_dir), out_dir, label)
+    finally:
+        runtime.close()
     machine = worker_report()
     record = {**job, **fit, "hardware": machine, "grid": ctx["grid"]}
     metrics = {k: v for k, v in fit.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -52,6 +52,8 @@ class Decision:
     verdicts: list[Verdict]
     mixed_energy_sources: bool
     """True when passing variants' energy came from different sources (measured vs estimate)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Variants not benchmarked on this target, with the reason (e.g. a runtime the target does not serve)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,25 +123,28 @@ def check(record: dict, baseline: dict, gates: GateConfig) -> Verdict:
     )
 
 
-def decide(results: list[dict], gates: GateConfig, target: str, expected: list[str] | None = None) -> Decision:
-    """Pick the champion for `target` from its benchmark records (one per variant)."""
-    results = [r for r in results if r.get("target") == target]
+def decide(results: list[dict], gates: GateConfig, target: str, expected: list[str] | None = None,
+           skipped: dict[str, str] | None = None) -> Decision:
+    """Pick the champion for `target` from its benchmark records (one per variant). `skipped` variants (with
+    the reason) were not benchmarked here on purpose; they are carried onto the decision, never promoted."""
+    skipped = dict(skipped or {})
+    results = [r for r in results if r.get("target") == target and r["variant"] not in skipped]
     names = [r["variant"] for r in results]
     if expected is not None and sorted(set(expected) - set(names)):
         missing = ", ".join(sorted(set(expected) - set(names)))
-        return Decision(target, None, f"results incomplete: no record for {missing}; nothing promoted", [], False)
+        return Decision(target, None, f"results incomplete: no record for {missing}; nothing promoted", [], False, skipped)
     baseline = next((r for r in results if r["variant"] == BASELINE), None)
     if baseline is None:
-        return Decision(target, None, "no baseline result; nothing promoted", [], False)
+        return Decision(target, None, "no baseline result; nothing promoted", [], False, skipped)
     verdicts = [check(r, baseline, gates) for r in results]
     base_verdict = next(v for v in verdicts if v.variant == BASELINE)
     passing = [v for v in verdicts if v.passed]
     mixed = len({_measured(v.energy_source) for v in passing}) > 1
     if not base_verdict.passed:
         failed = ", ".join(g.gate for g in base_verdict.gates if not g.passed)
-        return Decision(target, None, f"baseline failed its gates ({failed}); nothing promoted", verdicts, mixed)
+        return Decision(target, None, f"baseline failed its gates ({failed}); nothing promoted", verdicts, mixed, skipped)
     if not passing:
-        return Decision(target, None, "no variant passed the gates; nothing promoted", verdicts, mixed)
+        return Decision(target, None, "no variant passed the gates; nothing promoted", verdicts, mixed, skipped)
     acc = {r["variant"]: _num(r, "accuracy") or 0.0 for r in results}
     best = min(passing, key=lambda v: (v.gco2e_per_1k_tokens, -acc[v.variant], v.variant))
     reason = (
@@ -148,7 +153,7 @@ def decide(results: list[dict], gates: GateConfig, target: str, expected: list[s
     )
     if mixed:
         reason += "; NOTE: passing variants mix measured and estimated energy, so the comparison is not like for like"
-    return Decision(target, best.variant, reason, verdicts, mixed)
+    return Decision(target, best.variant, reason, verdicts, mixed, skipped)
 
 
 def _measured(source: str) -> bool:
@@ -171,8 +176,8 @@ def decision_markdown(summary: dict) -> str:
         if entry.get("promoted"):
             p = entry["promoted"]
             lines += [f"Alias `{p['alias']}` -> version {p['version']} (previous: {p['previous'] or 'none'}).", ""]
-        lines += ["| variant | gCO2e/1k tok | energy J/1k tok | energy source | accuracy | drop vs baseline [95% CI] "
-                  "| p95 ms | gates |", "|---|---|---|---|---|---|---|---|"]
+        lines += ["| variant | runtime | gCO2e/1k tok | energy J/1k tok | energy source | accuracy | drop vs baseline "
+                  "[95% CI] | p95 ms | gates |", "|---|---|---|---|---|---|---|---|---|"]
         for v in sorted(decision["verdicts"], key=lambda v: (v["gco2e_per_1k_tokens"] is None, v["gco2e_per_1k_tokens"] or 0)):
             r = results.get((v["variant"], target), {})
             gates = ", ".join(
@@ -181,10 +186,13 @@ def decision_markdown(summary: dict) -> str:
             )
             star = " (champion)" if v["variant"] == decision["champion"] else ""
             lines.append(
-                f"| {v['variant']}{star} | {_fmt(v['gco2e_per_1k_tokens'])} | {_fmt(r.get('energy_j_per_1k_tokens'))} | "
+                f"| {v['variant']}{star} | {r.get('runtime', 'transformers')} | {_fmt(v['gco2e_per_1k_tokens'])} | "
+                f"{_fmt(r.get('energy_j_per_1k_tokens'))} | "
                 f"{v['energy_source']} | {_fmt(r.get('accuracy'))} | {_drop(v.get('accuracy_drop') or {})} | "
                 f"{_fmt(r.get('latency_p95_ms'))} | {gates} |"
             )
+        for variant, why in (decision.get("skipped") or {}).items():
+            lines.append(f"| {variant} | skipped: {why} | | | | | | | |")
         lines.append("")
     return "\n".join(lines)
 

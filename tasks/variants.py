@@ -17,7 +17,8 @@ from pathlib import Path
 from tasks.compression import QUANTIZED_OUTPUT, method_module, validate_step
 from tasks.config import VariantSpec
 from tasks.errors import GreenlaneError
-from tasks.models import dir_size_mb, replace_dir
+from tasks.models import dir_size_mb, param_count, replace_dir
+from tasks.runtimes import DEFAULT_RUNTIME
 
 METADATA = "greenlane_variant.json"
 
@@ -51,7 +52,8 @@ def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: 
             "base_model": base_model,
             "chain": steps,
             "chain_str": " -> ".join(_step_label(s) for s in steps) or "none",
-            "param_count": steps[-1]["param_count"] if steps else _param_count(final),
+            "runtime": chain_runtime(spec),
+            "param_count": steps[-1]["param_count"] if steps else param_count(final),
             "size_mb": dir_size_mb(final),
             "build_wall_s": time.perf_counter() - t0,
         }
@@ -65,18 +67,36 @@ def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def check_variant(base_dir: Path, spec: VariantSpec) -> None:
-    """Fail before any work on a chain that cannot run: each method's `check(in_dir, cfg)` hook
-    (run against the base model, e.g. LoRA target modules exist), and no step after a quantizing one."""
-    for i, step in enumerate(spec.chain):
-        where = f"{spec.name}.chain[{i}]"
-        cfg = validate_step(step.method, step.params, where=where)
-        previous = spec.chain[i - 1].method if i else None
+def chain_runtime(spec: VariantSpec) -> str:
+    """The runtime a variant is served with: the one its export step names (the last step), else transformers."""
+    if spec.chain:
+        return getattr(method_module(spec.chain[-1].method), "RUNTIME", DEFAULT_RUNTIME)
+    return DEFAULT_RUNTIME
+
+
+def check_chain(spec: VariantSpec) -> None:
+    """The order rules of a chain, checkable at config load: nothing after a quantizing step (its weights are
+    packed for its own kernels), and nothing after an export step (its output is another runtime's format)."""
+    for i, step in enumerate(spec.chain[1:], start=1):
+        where = f"variants[{spec.name}].chain[{i}]"
+        previous = spec.chain[i - 1].method
         if previous in QUANTIZED_OUTPUT:
             raise GreenlaneError(
                 f"{where}: {step.method} cannot follow {previous}, whose output is quantized; put quantization last "
                 "(for LoRA on a 4-bit base, use lora with base_bits: 4)"
             )
+        if hasattr(method_module(previous), "RUNTIME"):
+            raise GreenlaneError(f"{where}: {step.method} cannot follow the export step {previous}; an export "
+                                 "step ends a chain")
+
+
+def check_variant(base_dir: Path, spec: VariantSpec) -> None:
+    """Fail before any work on a chain that cannot run: the order rules (`check_chain`), then each method's
+    `check(in_dir, cfg)` hook (run against the base model, e.g. LoRA target modules exist)."""
+    check_chain(spec)
+    for i, step in enumerate(spec.chain):
+        where = f"{spec.name}.chain[{i}]"
+        cfg = validate_step(step.method, step.params, where=where)
         check = getattr(method_module(step.method), "check", None)
         if check is not None:
             try:
@@ -93,20 +113,6 @@ def _step_label(step: dict) -> str:
     params = ",".join(f"{k}={v}" for k, v in step["params"].items())
     return f"{step['method']}({params})"
 
-
-def _param_count(model_dir: Path) -> int:
-    """Count parameters from the safetensors headers, without loading weights."""
-    from safetensors import safe_open
-
-    total = 0
-    for f in sorted(Path(model_dir).glob("*.safetensors")):
-        with safe_open(str(f), framework="pt") as st:
-            for key in st.keys():
-                n = 1
-                for dim in st.get_slice(key).get_shape():
-                    n *= dim
-                total += n
-    return total
 
 
 def _carry_artifacts(src: Path, dst: Path) -> None:

@@ -70,18 +70,27 @@ def print_summary(console, summary: dict, elapsed_s: float) -> None:
 
     for target, entry in summary["targets"].items():
         verdicts = {v["variant"]: v for v in entry["decision"]["verdicts"]}
+        rows = sorted((r for r in summary["results"] if r["target"] == target), key=lambda r: r["gco2e_per_1k_tokens"])
+        base = next((r for r in rows if r["variant"] == "baseline"), None)
         table = Table(title=f"target {target}")
-        for col in ("variant", "energy J/1k tok", "energy source", "gCO2e/1k tok", "p50 ms", "accuracy", "gates"):
-            table.add_column(col, justify="left" if col in ("variant", "energy source", "gates") else "right")
-        for r in sorted((r for r in summary["results"] if r["target"] == target), key=lambda r: r["gco2e_per_1k_tokens"]):
+        for col in ("variant", "runtime", "J/1k tok", "energy source", "tok/J vs baseline", "gCO2e/1k tok",
+                    "p50 / p95 ms", "accuracy [95% CI]", "top-1 agr.", "gates"):
+            table.add_column(col, justify="left" if col in ("variant", "runtime", "energy source", "gates") else "right")
+        for r in rows:
             v = verdicts.get(r["variant"])
             failed = [g["gate"] for g in v["gates"] if not g["passed"]] if v else ["?"]
             star = " *" if r["variant"] == entry["decision"]["champion"] else ""
+            ratio = f"{base['energy_j_per_1k_tokens'] / r['energy_j_per_1k_tokens']:.2f}x" if base else "n/a"
+            top1 = "n/a" if r.get("top1_agreement") is None else f"{r['top1_agreement']:.3f}"
             table.add_row(
-                r["variant"] + star, f"{r['energy_j_per_1k_tokens']:.1f}", r["energy_source"],
-                f"{r['gco2e_per_1k_tokens']:.4f}", f"{r['latency_p50_ms']:.0f}", f"{r['accuracy']:.3f}",
+                r["variant"] + star, r.get("runtime", "transformers"), f"{r['energy_j_per_1k_tokens']:.1f}",
+                r["energy_source"], ratio, f"{r['gco2e_per_1k_tokens']:.4f}",
+                f"{r['latency_p50_ms']:.0f} / {r['latency_p95_ms']:.0f}",
+                f"{r['accuracy']:.2f} [{r['accuracy_ci95_lo']:.2f}, {r['accuracy_ci95_hi']:.2f}]", top1,
                 "pass" if not failed else "FAIL " + ",".join(failed),
             )
+        for variant, why in (entry["decision"].get("skipped") or {}).items():
+            table.add_row(variant, "", "", "", "", "", "", "", "", f"skipped: {why}")
         console.print(table)
         promoted = entry["promoted"]
         if promoted:

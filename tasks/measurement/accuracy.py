@@ -2,19 +2,23 @@
 
 The shipped `sentiment` task is scored few-shot in plain text ("Review: ...
 Sentiment: positive"), three labels. The few-shot prefix is the same for
-every example, so its KV cache is computed once and reused: each example then
-costs a forward pass over its own ~30 tokens, not the ~140 of the full prompt.
+every example, so the runtime keeps its KV state and reuses it: each example
+then costs a forward pass over its own ~30 tokens, not the ~140 of the full
+prompt. Both figures come from the variant's runtime (`Runtime.logits`), so a
+GGUF or ONNX variant is judged as it will be served.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from tasks.errors import GreenlaneError
+from tasks.runtimes.base import log_softmax
 
 DATA = Path(str(resources.files("tasks") / "data"))
 LABELS = ("positive", "negative", "neutral")
@@ -48,40 +52,42 @@ def _option_ids(tokenizer) -> list[int]:
     return [i[0] for i in ids]
 
 
-def task_accuracy(model, tokenizer, examples: list[dict], task: str = "sentiment", observe=None) -> dict:
+def task_accuracy(runtime, examples: list[dict], task: str = "sentiment", observe=None) -> dict:
     """Accuracy with per-example correctness (kept for paired comparisons against the baseline).
 
     `observe(input_ids, logits)`, when given, sees each example's own token ids [T] and the
-    logits at those positions [T, vocab] (the fidelity comparison reuses this forward pass).
+    logits at those positions [T, vocab] (numpy; the fidelity comparison reuses this forward pass).
     """
-    import torch
-
+    tokenizer = runtime.tokenizer
     option_ids = _option_ids(tokenizer)
-    prefix = tokenizer(few_shot_prefix(task), return_tensors="pt")["input_ids"]
-    with torch.inference_mode():
-        prefix_cache = model(input_ids=prefix, use_cache=True).past_key_values
+    prefix = tokenizer(few_shot_prefix(task))["input_ids"]
     correct = []
     for ex in examples:
-        ids = tokenizer(format_example(ex["text"]), add_special_tokens=False, return_tensors="pt")["input_ids"]
-        mask = torch.ones(1, prefix.shape[1] + ids.shape[1], dtype=torch.long)
-        with torch.inference_mode():
-            # The cache object is extended in place by a forward pass, so each example gets a copy.
-            out = model(input_ids=ids, attention_mask=mask, past_key_values=copy.deepcopy(prefix_cache), use_cache=True)
+        ids = tokenizer(format_example(ex["text"]), add_special_tokens=False)["input_ids"]
+        logits = runtime.logits(ids, prefix=prefix)
         if observe is not None:
-            observe(ids[0], out.logits[0])
-        scores = out.logits[0, -1, option_ids]
+            observe(np.asarray(ids, dtype=np.int64), logits)
+        scores = logits[-1, option_ids]
         correct.append(int(LABELS[int(scores.argmax())] == ex["label"]))
     return {"accuracy": sum(correct) / len(correct), "accuracy_n": len(correct), "correct": correct}
 
 
-def perplexity(model, tokenizer, text: str, max_tokens: int) -> dict:
+def perplexity(runtime, text: str, max_tokens: int) -> dict:
     """exp(mean next-token negative log-likelihood) over the first `max_tokens` tokens."""
-    import torch
+    ids = runtime.tokenizer(text)["input_ids"][:max_tokens]
+    logits = runtime.logits(ids)
+    nll = -sum(token_logprobs(logits[:-1], ids[1:]))
+    return {"perplexity": math.exp(nll / (len(ids) - 1)), "perplexity_tokens": len(ids)}
 
-    ids = tokenizer(text, return_tensors="pt")["input_ids"][:, :max_tokens]
-    with torch.inference_mode():
-        loss = model(input_ids=ids, labels=ids).loss.float()
-    return {"perplexity": math.exp(float(loss)), "perplexity_tokens": int(ids.shape[1])}
+
+def token_logprobs(logits: np.ndarray, targets: list[int], chunk: int = 128) -> list[float]:
+    """log p(targets[i]) under row i of `logits`, in chunks of rows (a full [T, vocab] float64 copy of a
+    1k-token text would take 400 MB)."""
+    out: list[float] = []
+    for start in range(0, len(targets), chunk):
+        rows = log_softmax(logits[start:start + chunk])
+        out.extend(rows[np.arange(len(rows)), targets[start:start + chunk]].tolist())
+    return out
 
 
 def heldout_text() -> str:

@@ -1,4 +1,4 @@
-"""Benchmark one variant on the machine this code runs on.
+"""Benchmark one variant on the machine this code runs on, in the runtime and on the device it is served with.
 
 Produces a plain record (a dict of numbers with units in their names, plus
 labels): energy over the measured generation passes and its source, latency
@@ -27,12 +27,14 @@ def load_prompts(n: int) -> list[str]:
 
 
 def make_target_meter(target: TargetConfig, out_dir: Path):
-    """The energy meter for this machine: the target's choice, or the best available for `auto`."""
-    from tasks.measurement.meters import select_meter
+    """The energy meter for this machine: the target's choice, or for `auto` the best one available for the
+    target's device (the GPU's counter for `cuda`, the CPU package's for `cpu`)."""
+    from tasks.measurement.meters import DEVICE_AUTO_ORDER, select_meter
 
     # codecarbon wants a country for its own (unused here) carbon figure; ours comes from tasks.carbon.
     country = target.region if len(target.region) == 3 and target.region.isupper() else "USA"
-    return select_meter(target.energy_meter, output_dir=out_dir, country_iso_code=country)
+    return select_meter(target.energy_meter, order=DEVICE_AUTO_ORDER[target.device], output_dir=out_dir,
+                        country_iso_code=country)
 
 
 def run_benchmark(
@@ -52,54 +54,57 @@ def run_benchmark(
     its distributions are cached in `reference_cache` (default: in `out_dir`), shared by a run's variants.
     `seed` fixes the prompt order of every pass.
     """
-    import torch
-
-    from tasks.models import load_model
+    from tasks import runtimes
     from tasks.variants import read_metadata
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if bench.threads:
-        torch.set_num_threads(bench.threads)
     meta = read_metadata(variant_dir)
+    runtime_name = meta.get("runtime", runtimes.DEFAULT_RUNTIME)
     examples = accuracy.load_split(evalcfg.task, "eval", evalcfg.limit)
     reference = None
     if reference_dir is not None:  # before the variant loads: the base model runs here only on a cache miss
         cache = Path(reference_cache) if reference_cache else out_dir / "fidelity-reference.npz"
-        reference = fidelity.load_or_build_reference(Path(reference_dir), examples, evalcfg.task, cache)
-    peak = memory.PeakMemory("cuda" if torch.cuda.is_available() else "cpu")
+        reference = fidelity.load_or_build_reference(Path(reference_dir), examples, evalcfg.task, cache,
+                                                     device=target.device)
+    peak = memory.PeakMemory(target.device, runtime_name)
     peak.reset()
     t0 = time.perf_counter()
-    model, tokenizer = load_model(variant_dir)
+    runtime = runtimes.load(variant_dir, target.device, bench.threads, runtime=runtime_name)
     load_s = time.perf_counter() - t0
+    try:
+        meter = make_target_meter(target, out_dir)
+        prompts = load_prompts(bench.prompts)
+        measured, samples, converged = passes.run_passes(runtime, prompts, bench, meter, seed=seed)
+        gen, reading = passes.summarize(measured, converged, bench.ci_target)
+        tokens = gen["output_tokens"]
+        batch = sweeps.batch_sweep(runtime, prompts, bench, meter, reading, tokens)
+        grid = {}
+        if bench.energy_grid.enabled:
+            grid = sweeps.energy_grid(runtime, bench.energy_grid, meter, out_dir, f"{meta['name']}@{target_name}")
 
-    meter = make_target_meter(target, out_dir)
-    prompts = load_prompts(bench.prompts)
-    measured, samples, converged = passes.run_passes(model, tokenizer, prompts, bench, meter, seed=seed)
-    gen, reading = passes.summarize(measured, converged, bench.ci_target)
-    tokens = gen["output_tokens"]
-    batch = sweeps.batch_sweep(model, tokenizer, prompts, bench, meter, reading, tokens)
-    grid = {}
-    if bench.energy_grid.enabled:
-        grid = sweeps.energy_grid(model, tokenizer, bench.energy_grid, meter, out_dir, f"{meta['name']}@{target_name}")
+        comparison = fidelity.Comparison(reference) if reference is not None else None
+        acc = accuracy.task_accuracy(runtime, examples, evalcfg.task, observe=comparison)
+        acc_lo, acc_hi = stats.wilson_ci95(sum(acc["correct"]), acc["accuracy_n"])
+        ppl = accuracy.perplexity(runtime, accuracy.heldout_text(), evalcfg.perplexity_tokens)
+        peak_mb, peak_source = peak.read()
+        harness = {}
+        if evalcfg.lm_eval_tasks:  # optional, after the peak-memory reading: the harness's batches are not serving
+            from tasks.measurement.lm_eval_adapter import run_lm_eval
 
-    comparison = fidelity.Comparison(reference) if reference is not None else None
-    acc = accuracy.task_accuracy(model, tokenizer, examples, evalcfg.task, observe=comparison)
-    acc_lo, acc_hi = stats.wilson_ci95(sum(acc["correct"]), acc["accuracy_n"])
-    ppl = accuracy.perplexity(model, tokenizer, accuracy.heldout_text(), evalcfg.perplexity_tokens)
-    peak_mb, peak_source = peak.read()
-    harness = {}
-    if evalcfg.lm_eval_tasks:  # optional, after the peak-memory reading: the harness's batches are not serving
-        from tasks.measurement.lm_eval_adapter import run_lm_eval
-
-        harness = run_lm_eval(model, tokenizer, evalcfg.lm_eval_tasks, evalcfg.lm_eval_include_path, evalcfg.lm_eval_limit)
+            harness = run_lm_eval(runtime, evalcfg.lm_eval_tasks, evalcfg.lm_eval_include_path, evalcfg.lm_eval_limit)
+        model_memory_mb = runtime.memory_footprint_mb()
+    finally:
+        runtime.close()
 
     record = {
         "variant": meta["name"],
         "target": target_name,
         "chain": meta["chain_str"],
+        "runtime": runtime_name,
+        "device": target.device,
         "hardware": {"configured": target.hardware, "machine": platform.machine(), "processor": _cpu_model(),
-                     "torch_threads": torch.get_num_threads()},
+                     "threads": bench.threads},
         "energy": reading.to_dict(),
         "energy_source": reading.source,
         "energy_measured": reading.measured,
@@ -120,7 +125,7 @@ def run_benchmark(
         **harness,
         "param_count": meta["param_count"],
         "model_size_mb": meta["size_mb"],
-        "model_memory_mb": model.get_memory_footprint() / 1e6,
+        "model_memory_mb": model_memory_mb,
         "peak_memory_mb": peak_mb,
         "peak_memory_source": peak_source,
         "load_s": load_s,

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.errors import GreenlaneError
+from tasks.runtimes.base import log_softmax
 
 TOP_K = 32
 _TINY = 1e-12  # floor for a bucket's probability: log(0) when the top K hold all the mass to float precision
@@ -64,12 +65,13 @@ class _Collector:
     def __init__(self):
         self.ids, self.topk_ids, self.topk_logp = [], [], []
 
-    def __call__(self, input_ids, logits) -> None:
-        logp = logits.float().log_softmax(-1)
-        values, index = logp.topk(TOP_K, dim=-1)
-        self.ids.append(input_ids.numpy().astype(np.int64))
-        self.topk_ids.append(index.numpy().astype(np.int64))
-        self.topk_logp.append(values.numpy().astype(np.float32))
+    def __call__(self, input_ids: np.ndarray, logits: np.ndarray) -> None:
+        logp = log_softmax(logits)
+        part = np.argpartition(-logp, TOP_K, axis=-1)[:, :TOP_K]  # the top K, unordered (no full-vocab sort)
+        index = np.take_along_axis(part, np.argsort(-np.take_along_axis(logp, part, axis=-1), axis=-1), axis=-1)
+        self.ids.append(np.asarray(input_ids, dtype=np.int64))
+        self.topk_ids.append(index.astype(np.int64))
+        self.topk_logp.append(np.take_along_axis(logp, index, axis=-1).astype(np.float32))
 
     def reference(self, meta: dict) -> Reference:
         offsets = np.cumsum([0] + [len(i) for i in self.ids])
@@ -86,23 +88,20 @@ class Comparison:
         self.kl: list[np.ndarray] = []
         self.agree: list[np.ndarray] = []
 
-    def __call__(self, input_ids, logits) -> None:
-        import torch
-
+    def __call__(self, input_ids: np.ndarray, logits: np.ndarray) -> None:
         i = self.example
         self.example += 1
         if i + 1 >= len(self.ref.offsets):
             raise GreenlaneError(f"fidelity reference has {len(self.ref.offsets) - 1} examples; the variant was scored on more")
         span = slice(int(self.ref.offsets[i]), int(self.ref.offsets[i + 1]))
-        if not np.array_equal(input_ids.numpy(), self.ref.token_ids[span]):
+        if not np.array_equal(np.asarray(input_ids), self.ref.token_ids[span]):
             raise GreenlaneError(f"eval example {i} tokenizes differently for the variant than for the base model; "
                                  "fidelity needs the base model's tokenizer")
-        logq = logits.double().log_softmax(-1)
-        ids = torch.from_numpy(self.ref.topk_ids[span])
-        q_top = logq.gather(-1, ids).numpy()
+        logq = log_softmax(logits)
+        q_top = np.take_along_axis(logq, self.ref.topk_ids[span], axis=-1)
         p_top = self.ref.topk_logp[span].astype(np.float64)
         self.kl.append(_bucket_kl(p_top, q_top))
-        self.agree.append(logq.argmax(-1).numpy() == self.ref.topk_ids[span, 0])
+        self.agree.append(logq.argmax(-1) == self.ref.topk_ids[span, 0])
 
     def result(self) -> dict:
         if self.example != len(self.ref.offsets) - 1:
@@ -132,7 +131,8 @@ def reference_key(reference_dir: Path, examples: list[dict], task: str) -> dict:
             "examples_sha256": digest, "top_k": TOP_K}
 
 
-def load_or_build_reference(reference_dir: Path, examples: list[dict], task: str, cache: Path) -> Reference:
+def load_or_build_reference(reference_dir: Path, examples: list[dict], task: str, cache: Path,
+                            device: str = "cpu") -> Reference:
     """The cached reference if it matches; otherwise run the base model once and cache it.
 
     A lock file serializes parallel benchmark tasks of one run, so the base model runs once.
@@ -148,18 +148,22 @@ def load_or_build_reference(reference_dir: Path, examples: list[dict], task: str
                     return ref
             except (OSError, ValueError, KeyError):
                 pass  # unreadable or stale: rebuilt below
-        ref = build_reference(reference_dir, examples, task, key)
+        ref = build_reference(reference_dir, examples, task, key, device)
         ref.save(cache)
         return ref
 
 
-def build_reference(reference_dir: Path, examples: list[dict], task: str, meta: dict) -> Reference:
+def build_reference(reference_dir: Path, examples: list[dict], task: str, meta: dict, device: str = "cpu") -> Reference:
+    """The base model's distributions, from the transformers runtime (the base is a Hugging Face checkpoint)."""
+    from tasks import runtimes
     from tasks.measurement import accuracy
-    from tasks.models import load_model
 
-    model, tokenizer = load_model(reference_dir)
-    collector = _Collector()
-    accuracy.task_accuracy(model, tokenizer, examples, task, observe=collector)
+    runtime = runtimes.load(reference_dir, device, runtime="transformers")
+    try:
+        collector = _Collector()
+        accuracy.task_accuracy(runtime, examples, task, observe=collector)
+    finally:
+        runtime.close()
     return collector.reference(meta)
 
 

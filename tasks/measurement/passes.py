@@ -23,6 +23,7 @@ import numpy as np
 from tasks.config import BenchmarkConfig
 from tasks.measurement import latency, stats
 from tasks.measurement.energy import EnergyReading, sum_readings
+from tasks.runtimes.base import Generation
 
 PREFILL_LOOPS = 4
 PHASE_SPLIT = (f"prefill: forward over each prompt (KV cache) in its own window, {PREFILL_LOOPS} loops per pass; "
@@ -31,7 +32,7 @@ PHASE_SPLIT = (f"prefill: forward over each prompt (KV cache) in its own window,
 
 @dataclass
 class Pass:
-    timings: list[latency.RequestTiming]
+    timings: list[Generation]
     generation: EnergyReading
     prefill: EnergyReading
 
@@ -44,10 +45,10 @@ class Pass:
         return self.generation.energy_j / self.output_tokens * 1000
 
 
-def run_passes(model, tokenizer, prompts: list[str], cfg: BenchmarkConfig, meter, seed: int = 0):
+def run_passes(runtime, prompts: list[str], cfg: BenchmarkConfig, meter, seed: int = 0):
     """Warm up, then measured passes until converged or `max_repeats`; returns (passes, samples, converged)."""
     for prompt in prompts[: cfg.warmup]:
-        latency.timed_generate(model, tokenizer, prompt, cfg.max_new_tokens)
+        latency.timed_generate(runtime, prompt, cfg.max_new_tokens)
     rng = np.random.default_rng(seed)
     passes: list[Pass] = []
     samples: list[dict] = []
@@ -57,15 +58,15 @@ def run_passes(model, tokenizer, prompts: list[str], cfg: BenchmarkConfig, meter
         timings = []
         meter.start()
         for prompt in order:
-            timing, text = latency.timed_generate(model, tokenizer, prompt, cfg.max_new_tokens)
+            timing = latency.timed_generate(runtime, prompt, cfg.max_new_tokens)
             timings.append(timing)
             if not passes:
-                samples.append({"prompt": prompt, "output": text})
+                samples.append({"prompt": prompt, "output": timing.text})
         generation = meter.stop()
         meter.start()
         for _ in range(PREFILL_LOOPS):
             for prompt in order:
-                latency.prefill(model, tokenizer, prompt)
+                latency.prefill(runtime, prompt)
         passes.append(Pass(timings, generation, meter.stop()))
         converged = is_converged(passes, cfg.ci_target)
         if len(passes) >= cfg.repeats and converged:

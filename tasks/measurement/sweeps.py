@@ -21,7 +21,7 @@ from tasks.measurement import accuracy, latency
 from tasks.measurement.energy import EnergyReading
 
 
-def batch_sweep(model, tokenizer, prompts: list[str], cfg: BenchmarkConfig, meter, bs1: EnergyReading, bs1_tokens: int) -> dict:
+def batch_sweep(runtime, prompts: list[str], cfg: BenchmarkConfig, meter, bs1: EnergyReading, bs1_tokens: int) -> dict:
     """`tokens_per_s_bs{N}` and `j_per_token_bs{N}` for every configured batch size, and the optima."""
     rows = {}
     for bs in cfg.batch_sizes:
@@ -29,9 +29,9 @@ def batch_sweep(model, tokenizer, prompts: list[str], cfg: BenchmarkConfig, mete
             reading, tokens = bs1, bs1_tokens
         else:
             batch = [prompts[i % len(prompts)] for i in range(bs)]
-            latency.generate_batch(model, tokenizer, batch, cfg.max_new_tokens)  # warm-up at this shape
+            latency.generate_batch(runtime, batch, cfg.max_new_tokens)  # warm-up at this shape
             meter.start()
-            tokens = sum(latency.generate_batch(model, tokenizer, batch, cfg.max_new_tokens) for _ in range(cfg.repeats))
+            tokens = sum(latency.generate_batch(runtime, batch, cfg.max_new_tokens) for _ in range(cfg.repeats))
             reading = meter.stop()
         rows[bs] = (tokens / reading.duration_s, reading.energy_j / tokens)
     out = {}
@@ -43,24 +43,22 @@ def batch_sweep(model, tokenizer, prompts: list[str], cfg: BenchmarkConfig, mete
     return out
 
 
-def energy_grid(model, tokenizer, grid: EnergyGridConfig, meter, out_dir: Path, label: str) -> dict:
+def energy_grid(runtime, grid: EnergyGridConfig, meter, out_dir: Path, label: str) -> dict:
     """Sweep the grid, write energy_grid.csv and energy_model.json under `out_dir`, return record fields."""
     import numpy as np
-    import torch
 
     from tasks import energy_model
 
-    text_ids = tokenizer(accuracy.heldout_text(), add_special_tokens=False)["input_ids"]
-    need = max(grid.tin)
-    ids = torch.tensor([[text_ids[i % len(text_ids)] for i in range(need)]])  # held-out text, repeated if short
-    latency.generate_ids(model, tokenizer, ids[:, : min(grid.tin)], min(grid.tout))  # warm-up
+    text_ids = runtime.tokenizer(accuracy.heldout_text(), add_special_tokens=False)["input_ids"]
+    ids = [text_ids[i % len(text_ids)] for i in range(max(grid.tin))]  # held-out text, repeated if short
+    runtime.generate(ids[: min(grid.tin)], min(grid.tout))  # warm-up
     rows = []
     source = None
     for tin, tout in energy_model.sweep_grid(grid.tin, grid.tout):
         readings = []
         for _ in range(grid.repeats):
             meter.start()
-            latency.generate_ids(model, tokenizer, ids[:, :tin], tout)
+            runtime.generate(ids[:tin], tout, ignore_eos=True)
             readings.append(meter.stop())
         source = readings[0].source
         rows.append({"model": label, "tin": tin, "tout": tout,

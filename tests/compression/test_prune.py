@@ -75,6 +75,7 @@ def test_too_many_layers_to_drop_fails_before_any_work(tiny_dir, build, monkeypa
 
 @pytest.mark.slow
 def test_prune_on_smollm2_is_smaller_and_still_a_language_model(smol_dir, build):
+    from tasks import runtimes
     from tasks.measurement.accuracy import heldout_text, perplexity
     from tasks.models import dir_size_mb, load_model
 
@@ -83,4 +84,4 @@ def test_prune_on_smollm2_is_smaller_and_still_a_language_model(smol_dir, build)
     assert model.config.intermediate_size == 1152
     assert meta["size_mb"] < 0.9 * dir_size_mb(smol_dir)
     # Unhealed pruning costs quality (prune -> distill heals it); it must not destroy the model.
-    assert perplexity(model, tok, heldout_text(), 256)["perplexity"] < 150
+    assert perplexity(runtimes.load(out), heldout_text(), 256)["perplexity"] < 150

@@ -42,12 +42,13 @@ def test_quanto_variant_refuses_other_loading_options(tiny_dir, build):
 
 @pytest.mark.slow
 def test_quanto_int8_on_smollm2_keeps_quality_at_under_half_the_size(smol_dir, build):
+    from tasks import runtimes
     from tasks.measurement.accuracy import heldout_text, perplexity
-    from tasks.models import dir_size_mb, load_model
+    from tasks.models import dir_size_mb
 
     out, meta = build(smol_dir, [{"method": "quanto", "weights": "qint8"}])
     assert meta["size_mb"] < 0.5 * dir_size_mb(smol_dir)
     text = heldout_text()
-    base = perplexity(*load_model(smol_dir), text, 256)["perplexity"]
-    quant = perplexity(*load_model(out), text, 256)["perplexity"]
+    base = perplexity(runtimes.load(smol_dir), text, 256)["perplexity"]
+    quant = perplexity(runtimes.load(out), text, 256)["perplexity"]
     assert quant < base * 1.05

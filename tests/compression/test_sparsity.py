@@ -22,9 +22,9 @@ def test_sparsity_zeroes_the_smallest_decoder_weights_and_says_it_gives_no_speed
 
 @pytest.mark.slow
 def test_sparsity_on_smollm2_keeps_a_working_model(smol_dir, build):
+    from tasks import runtimes
     from tasks.measurement.accuracy import heldout_text, perplexity
-    from tasks.models import load_model
 
     out, meta = build(smol_dir, [{"method": "sparsity", "sparsity": 0.3}])
     assert 0.2 < 1 - meta["chain"][0]["nonzero_params"] / meta["param_count"] < 0.3  # embeddings stay dense
-    assert perplexity(*load_model(out), heldout_text(), 256)["perplexity"] < 100
+    assert perplexity(runtimes.load(out), heldout_text(), 256)["perplexity"] < 100

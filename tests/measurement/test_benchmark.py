@@ -85,4 +85,7 @@ def test_bad_benchmark_config_fails_at_load(override, message):
 
 def test_benchmark_defaults_stay_cheap():
     bench = load_config().benchmark
-    assert bench.batch_sizes == [1] and not bench.energy_grid.enabled and bench.ci_target == 0.05
+    assert bench.batch_sizes == [1] and bench.ci_target == 0.05
+    # the default run fits E(tin, tout) for routing and the report, on a small grid
+    grid = bench.energy_grid
+    assert grid.enabled and 10 <= len(grid.tin) * len(grid.tout) <= 16 and max(grid.tout) <= 64

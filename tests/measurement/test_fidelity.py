@@ -29,11 +29,10 @@ def test_bucket_kl_is_a_lower_bound():
 
 
 def _compare(model_dir, ref):
-    from tasks.models import load_model
+    from tasks import runtimes
 
-    model, tok = load_model(model_dir)
     comparison = fidelity.Comparison(ref)
-    accuracy.task_accuracy(model, tok, EXAMPLES, "sentiment", observe=comparison)
+    accuracy.task_accuracy(runtimes.load(model_dir), EXAMPLES, "sentiment", observe=comparison)
     return comparison.result()
 
 
@@ -78,7 +77,5 @@ def test_cache_is_reused_and_invalidated(tiny_dir, reference, monkeypatch):
 
 def test_mismatched_examples_fail_loudly(tiny_dir, reference):
     comparison = fidelity.Comparison(reference[1])
-    import torch
-
     with pytest.raises(GreenlaneError, match="tokenizes differently"):
-        comparison(torch.tensor([1, 2, 3]), torch.zeros(3, 10))
+        comparison(np.array([1, 2, 3]), np.zeros((3, 10), dtype=np.float32))

@@ -92,3 +92,32 @@ def test_poller_surfaces_a_failure_in_its_thread():
         time.sleep(0.001)
     with pytest.raises(RuntimeError, match="power polling failed mid-window: rail vanished"):
         poller.stop()
+
+
+class OneGpu(NoGpu):
+    """A FAKE pynvml that sees one GPU (the full fake, with counters, is in test_nvml_meter)."""
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        return 0
+
+
+@pytest.mark.parametrize("device, tree, expected", [
+    ("cpu", "rapl-server", "RaplMeter"),        # a CPU benchmark on a GPU machine reads the CPU package,
+    ("cpu", "no-such-tree", "CodecarbonMeter"),  # ... or estimates it, never the idle GPU's NVML counter
+    ("cuda", "rapl-server", "NvmlMeter"),       # a GPU benchmark reads the GPU even where RAPL exists
+])
+def test_auto_meter_follows_the_targets_device(device, tree, expected, tmp_path):
+    from tasks.measurement.meters import DEVICE_AUTO_ORDER
+
+    meter = select_meter("auto", order=DEVICE_AUTO_ORDER[device], sysfs_root=SYSFS / tree, nvml=OneGpu(),
+                         output_dir=tmp_path)
+    assert type(meter).__name__ == expected

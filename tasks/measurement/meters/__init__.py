@@ -26,6 +26,9 @@ METERS = {
 
 # Measured counters first; codecarbon last because off RAPL it is itself an estimate (and labels itself so).
 AUTO_ORDER = ("nvml", "rapl", "jetson", "codecarbon")
+# What `auto` may pick for work on each device: a CPU benchmark on a GPU machine must not read the idle GPU's
+# NVML counter, and a GPU benchmark must not read the CPU package's. A Jetson's rails cover both.
+DEVICE_AUTO_ORDER = {"cpu": ("rapl", "jetson", "codecarbon"), "cuda": ("nvml", "jetson", "codecarbon")}
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +52,8 @@ def _accepted(func, kwargs: dict) -> dict:
     return {k: v for k, v in kwargs.items() if k in params}
 
 
-def select_meter(preferred: str = "auto", **kwargs):
-    """The meter named `preferred`, or with "auto" the first of AUTO_ORDER this machine supports.
+def select_meter(preferred: str = "auto", order: tuple[str, ...] = AUTO_ORDER, **kwargs):
+    """The meter named `preferred`, or with "auto" the first of `order` this machine supports.
 
     `kwargs` may mix options of several meters (e.g. `sysfs_root` for rapl/jetson and `output_dir`
     for codecarbon); each meter receives only those its constructor accepts. An option no meter
@@ -63,13 +66,13 @@ def select_meter(preferred: str = "auto", **kwargs):
     if preferred != "auto":
         _factory(preferred)  # an unknown name fails here, listing the choices
         return _build(preferred, factories[preferred], kwargs)
-    for name in AUTO_ORDER:
+    for name in order:
         module, _ = _factory(name)
         detect = getattr(module, "available", None)
         if detect is None or detect(**_accepted(detect, kwargs)):
             log.info("energy meter: auto-selected %s", name)
             return _build(name, factories[name], kwargs)
-    raise AssertionError("AUTO_ORDER ends with a meter that is always available")
+    raise AssertionError(f"meter order {order} does not end with a meter that is always available")
 
 
 def _build(name: str, factory, kwargs: dict):
