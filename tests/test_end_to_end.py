@@ -110,7 +110,11 @@ def test_champion_loads_from_the_registry_and_generates(first_run, home):
 
     model = load_servable(f"sqlite:///{home / 'mlflow.db'}", "models:/tiny-llama@champion-cpu")
     out = model.predict(["Name a colour."], params={"max_new_tokens": 6})
-    assert isinstance(out, list) and len(out) == 1 and isinstance(out[0], str) and out[0].strip()
+    # the random tiny model's first greedy tokens are newlines: the text is non-empty, not necessarily words
+    assert isinstance(out, list) and len(out) == 1 and isinstance(out[0], str) and out[0]
+    # params are honoured (MLflow used to drop them without a signature and generate its default 64 tokens)
+    ids = model.unwrap_python_model().runtime.tokenizer(out[0], add_special_tokens=False)["input_ids"]
+    assert len(ids) <= 6
 
 
 def test_runs_carry_gates_provenance_and_system_metrics(first_run, home):

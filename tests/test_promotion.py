@@ -144,3 +144,18 @@ def test_target_gate_overrides_apply_to_that_target_only():
     cfg = load_config(None, ["targets.cpu.gates={max_memory_mb: 7000, min_top1_agreement: 0.9}"])
     assert cfg.gates_for("cpu").max_memory_mb == 7000 and cfg.gates_for("cpu").min_top1_agreement == 0.9
     assert cfg.gates.max_memory_mb is None and cfg.gates_for("cpu").min_accuracy == cfg.gates.min_accuracy
+
+
+def test_skipped_variants_are_carried_onto_the_decision_and_never_promoted():
+    from tasks.config import GateConfig
+    from tasks.promotion import decide, decision_markdown
+
+    base = {"variant": "baseline", "target": "gpu", "accuracy": 0.7, "gco2e_per_1k_tokens": 1.0, "energy_source": "nvml"}
+    onnx = {**base, "variant": "onnx-int4", "gco2e_per_1k_tokens": 0.1}  # a stray record of a skipped variant
+    skipped = {"onnx-int4": "runs in onnxruntime-genai, which target gpu does not serve"}
+    decision = decide([base, onnx], GateConfig(max_accuracy_drop=1.0, accuracy_drop_bound="point"), "gpu",
+                      expected=["baseline"], skipped=skipped)
+    assert decision.champion == "baseline" and decision.skipped == skipped
+    summary = {"registered_model": "m", "dag_run_id": "r", "results": [base],
+               "targets": {"gpu": {"decision": decision.to_dict(), "promoted": None}}}
+    assert "| onnx-int4 | skipped: runs in onnxruntime-genai" in decision_markdown(summary)

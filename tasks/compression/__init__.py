@@ -25,6 +25,8 @@ METHODS = {
     "sparsity": "tasks.compression.sparsity",
     "distill": "tasks.compression.distill",
     "lora": "tasks.compression.lora",
+    "onnx": "tasks.compression.onnx",
+    "gguf": "tasks.compression.gguf",
 }
 
 # Methods whose output is quantized weights that no other method can take as input: they go last in a chain.
@@ -49,6 +51,13 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     "prune-heal-nf4": [{"method": "prune", "ratio": 0.25}, {"method": "distill", "layer_ratio": 0.0},
                        {"method": "bnb", "bits": 4, "quant_type": "nf4"}],
     "lora-int8": [{"method": "lora"}, {"method": "bnb", "bits": 8}],
+    "onnx-fp32": [{"method": "onnx", "precision": "fp32"}],
+    "onnx-int8": [{"method": "onnx", "precision": "int8", "accuracy_level": 4}],
+    "onnx-int4": [{"method": "onnx", "precision": "int4", "accuracy_level": 4}],
+    "gguf-q8_0": [{"method": "gguf", "quant": "q8_0"}],
+    "gguf-q4_k_m": [{"method": "gguf", "quant": "q4_k_m"}],
+    "gguf-q5_k_m": [{"method": "gguf", "quant": "q5_k_m"}],
+    "lora-gguf-q8_0": [{"method": "lora"}, {"method": "gguf", "quant": "q8_0"}],
 }
 
 

@@ -1,61 +1,92 @@
 """Variants logged as MLflow pyfunc models, so a registry alias is servable.
 
 `mlflow.pyfunc.load_model("models:/<name>@champion-<target>")` gives a model
-whose `predict(["prompt", ...])` returns generated text, for every variant kind:
-plain and bitsandbytes checkpoints load through transformers, optimum-quanto
-ones through quanto's own class (tasks.models.load_model knows which), which
-`mlflow.transformers` could not do for all of them.
+whose `predict(["prompt", ...], params={"max_new_tokens": 64, "temperature": 0.0,
+"seed": 0})` returns generated text, for every variant kind: it loads the
+variant in its own runtime (`tasks.runtimes`: transformers for checkpoints,
+llama.cpp for GGUF, onnxruntime-genai for ONNX), so what is served is what was
+measured. The params are in the logged signature: MLflow drops params a model's
+signature does not declare.
 
 The variant directory travels inside the MLflow model as its one artifact;
 the run's `model` artifact path holds the MLmodel file, so the registered
-version's source `runs:/<run>/model` is the servable model.
+version's source `runs:/<run>/model` is the servable model. `GREENLANE_DEVICE`
+(`cpu`, the default, or `cuda`) says where a loaded servable runs.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import tempfile
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow.pyfunc
+import pandas as pd
+from mlflow.models import infer_signature
 
 from tasks.tracking.runs import client
 
 ARTIFACT = "variant"
+DEVICE_ENV = "GREENLANE_DEVICE"
+# Generation params a caller may pass to predict, with their defaults (temperature 0: greedy).
+PARAMS = {"max_new_tokens": 64, "temperature": 0.0, "seed": 0}
+EXAMPLE = ["Name a colour."]  # shown with the model in MLflow; only checked against the signature at save
 # What loading needs beyond greenlane itself; pinned to what this environment runs (no inference at save time,
-# which would load the model in a subprocess).
+# which would load the model in a subprocess). transformers is always needed: every runtime tokenizes with the
+# variant's Hugging Face tokenizer.
 _REQUIREMENTS = ("torch", "transformers", "safetensors", "accelerate", "bitsandbytes", "optimum-quanto", "mlflow")
+# The distribution each non-default runtime loads with.
+_RUNTIME_REQUIREMENTS = {"llama.cpp": "llama-cpp-python", "onnxruntime-genai": "onnxruntime-genai"}
 
 
 class GreenlaneLM(mlflow.pyfunc.PythonModel):
-    """Chat-formatted greedy generation from a greenlane variant directory."""
+    """Chat-formatted generation from a greenlane variant directory, in the variant's runtime."""
 
     def load_context(self, context) -> None:
-        from tasks.models import load_model
+        from tasks import runtimes
 
-        self.model, self.tokenizer = load_model(context.artifacts[ARTIFACT])
+        self.runtime = runtimes.load(context.artifacts[ARTIFACT], os.environ.get(DEVICE_ENV, "cpu"))
 
-    def predict(self, context, model_input: list[str], params: dict | None = None) -> list[str]:
-        import torch
+    # A DataFrame is what MLflow hands over once the logged signature is enforced (a list of prompts becomes
+    # one column); with a hint it infers a signature from, such as list[str], it would replace the logged one
+    # and its params.
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> list[str]:
+        from tasks.runtimes.base import chat_ids
 
-        from tasks.measurement.latency import chat_inputs
-
-        max_new_tokens = int((params or {}).get("max_new_tokens", 64))
+        params = {**PARAMS, **(params or {})}
+        tokenizer = self.runtime.tokenizer
         outputs = []
-        for prompt in model_input:
-            inputs = chat_inputs(self.tokenizer, str(prompt))
-            with torch.inference_mode():
-                ids = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                          pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
-            outputs.append(self.tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+        for prompt in model_input.iloc[:, 0].astype(str):
+            generation = self.runtime.generate(
+                chat_ids(tokenizer, prompt), int(params["max_new_tokens"]), ignore_eos=False,
+                temperature=float(params["temperature"]), seed=int(params["seed"]))
+            outputs.append(tokenizer.decode(generation.token_ids, skip_special_tokens=True))
         return outputs
+
+
+def requirements(variant_dir: Path) -> list[str]:
+    """Pinned pip requirements for loading `variant_dir`: the transformers stack, plus its runtime's library."""
+    from tasks.errors import GreenlaneError
+    from tasks.runtimes import runtime_of
+
+    names = list(_REQUIREMENTS)
+    runtime = runtime_of(variant_dir)
+    if runtime in _RUNTIME_REQUIREMENTS:
+        names.append(_RUNTIME_REQUIREMENTS[runtime])
+    try:
+        return [f"{name}=={version(name)}" for name in names]
+    except PackageNotFoundError as err:
+        raise GreenlaneError(f"cannot log variant {variant_dir} as a servable: its runtime {runtime} needs the "
+                             f"python package {err.name}, which is not installed here") from None
 
 
 def log_servable(tracking_uri: str, run_id: str, variant_dir: Path, artifact_path: str = "model") -> None:
     """Save the variant as a pyfunc model locally, then log it under the run's `artifact_path`."""
+    pip_requirements = requirements(variant_dir)
     # MLflow warns on every save that a Python object is cloudpickled: known and intended here (the class is
     # importable from greenlane, so only a reference is pickled).
     quiet = logging.getLogger("mlflow.pyfunc")
@@ -66,7 +97,8 @@ def log_servable(tracking_uri: str, run_id: str, variant_dir: Path, artifact_pat
         try:
             mlflow.pyfunc.save_model(
                 path=str(path), python_model=GreenlaneLM(), artifacts={ARTIFACT: str(variant_dir)},
-                pip_requirements=[f"{name}=={version(name)}" for name in _REQUIREMENTS],
+                signature=infer_signature(EXAMPLE, ["text"], params=PARAMS), input_example=(EXAMPLE, PARAMS),
+                pip_requirements=pip_requirements,
             )
         finally:
             quiet.setLevel(level)

@@ -44,5 +44,5 @@ def test_lora_then_int8_keeps_the_adapter(tiny_dir, build, stored_dtype):
 
 @pytest.mark.parametrize("first", sorted(QUANTIZED_OUTPUT))
 def test_a_step_after_a_quantizing_step_fails_before_any_work(tiny_dir, build, first):
-    with pytest.raises(GreenlaneError, match=rf"v\.chain\[1\]: lora cannot follow {first}.*base_bits: 4"):
+    with pytest.raises(GreenlaneError, match=rf"variants\[v\]\.chain\[1\]: lora cannot follow {first}.*base_bits: 4"):
         build(tiny_dir, [{"method": first}, {"method": "lora"}])

@@ -1,4 +1,5 @@
-"""lm-evaluation-harness tasks from local task files, on the tiny model; their config fields' validation.
+"""lm-evaluation-harness tasks from local task files, on the tiny model through its runtime; the adapter
+agrees with the harness's own HFLM on the same torch model; the config fields' validation.
 
 The harness is in the `test` extra, so these run in CI; the offline default never imports it.
 """
@@ -18,16 +19,18 @@ EXAMPLE = DATA / "lm_eval"  # the shipped example: sentiment eval split as 3-way
 
 @pytest.fixture(scope="module")
 def tiny(tiny_dir):
-    from tasks.models import load_model
+    from tasks import runtimes
 
-    return load_model(tiny_dir)
+    runtime = runtimes.load(tiny_dir, "cpu")
+    yield runtime
+    runtime.close()
 
 
 def test_shipped_example_task_scores_limit_examples(tiny):
     from tasks.measurement.lm_eval_adapter import run_lm_eval
     from tasks.tracking.runs import metrics_of
 
-    figures = run_lm_eval(*tiny, ["sentiment_mc"], EXAMPLE, limit=4, batch_size=4)
+    figures = run_lm_eval(tiny, ["sentiment_mc"], EXAMPLE, limit=4)
     assert 0.0 <= figures["lm_eval/sentiment_mc/acc"] <= 1.0
     assert 0.0 <= figures["lm_eval/sentiment_mc/acc_norm"] <= 1.0
     assert figures["lm_eval/sentiment_mc/n"] == 4
@@ -51,14 +54,48 @@ def test_user_task_folder_reads_relative_data_files_and_names_unknown_tasks(tiny
         "doc_to_choice: [\"no\", \"yes\"]\ndoc_to_target: \"{{answer | int}}\"\n"
         "metric_list:\n  - metric: acc\n"
     )
-    figures = run_lm_eval(*tiny, ["mini_boolq"], tmp_path, limit=2, batch_size=2)
+    figures = run_lm_eval(tiny, ["mini_boolq"], tmp_path, limit=2)
     assert 0.0 <= figures["lm_eval/mini_boolq/acc"] <= 1.0 and figures["lm_eval/mini_boolq/n"] == 2
 
     with pytest.raises(GreenlaneError, match=r"boolq not defined by a YAML in .*; defined there: mini_boolq"):
-        run_lm_eval(*tiny, ["boolq"], tmp_path, limit=2)
+        run_lm_eval(tiny, ["boolq"], tmp_path, limit=2)
     (tmp_path / "data" / "dev.jsonl").unlink()
     with pytest.raises(GreenlaneError, match="lm-eval task data not found"):
-        run_lm_eval(*tiny, ["mini_boolq"], tmp_path, limit=2)
+        run_lm_eval(tiny, ["mini_boolq"], tmp_path, limit=2)
+
+
+# Float32 on CPU, one sequence with a KV-cached prefix (adapter) vs a right-padded batch (HFLM): the sums of
+# log-probs agree to ~1e-6 nats (measured 1.3e-6 per request, 4e-6 over a 61-token rolling document).
+TOLERANCE_NATS = 1e-4
+
+
+def test_adapter_scores_as_the_harness_hflm_does_on_the_same_model(tiny):
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from tasks.measurement.lm_eval_adapter import runtime_lm
+
+    # A 32-token window, so that long contexts are cut from the left and documents span several windows.
+    ours = runtime_lm(tiny, max_length=32)
+    hflm = HFLM(pretrained=tiny.model, tokenizer=tiny.tokenizer, batch_size=4, max_length=32)
+    pairs = [("The sky is", " blue"),
+             ("Question: is fire hot?\nAnswer: ", "yes"),  # trailing space moves to the continuation
+             ("", "Hello world"),  # empty context: conditioned on the prefix token
+             ("A long story " * 20, " ends here."),  # longer than the window
+             ("Sentiment:", " positive"), ("Sentiment:", " negative"),  # one context, two choices
+             ("Once upon a time", " time time")]  # what the tiny model says greedily
+    requests = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
+    got, want = ours.loglikelihood(requests), hflm.loglikelihood(requests)
+    assert [g[0] for g in got] == pytest.approx([w[0] for w in want], abs=TOLERANCE_NATS)
+    assert [g[1] for g in got] == [w[1] for w in want] and got[-1][1]
+
+    document = [Instance("loglikelihood_rolling", {}, ("The quick brown fox jumps over the lazy dog. " * 6,), 0)]
+    assert ours.loglikelihood_rolling(document) == pytest.approx(hflm.loglikelihood_rolling(document),
+                                                                 abs=TOLERANCE_NATS)
+
+    prompts = [Instance("generate_until", {}, ("Once upon a time", {"until": ["."], "max_gen_toks": 10}), 0),
+               Instance("generate_until", {}, ("Hello", {"until": ["Found"], "max_gen_toks": 6}), 1)]
+    assert ours.generate_until(prompts) == hflm.generate_until(prompts)
 
 
 def test_missing_harness_says_how_to_install(monkeypatch):
@@ -66,7 +103,7 @@ def test_missing_harness_says_how_to_install(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "lm_eval", None)  # `import lm_eval` now raises ImportError
     with pytest.raises(GreenlaneError, match=r"pip install 'greenlane\[lmeval\]'"):
-        run_lm_eval(None, None, ["sentiment_mc"], EXAMPLE)
+        run_lm_eval(None, ["sentiment_mc"], EXAMPLE)
 
 
 def test_config_defaults_to_no_harness_and_resolves_the_folder():
