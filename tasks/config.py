@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from tasks.errors import GreenlaneError
 
@@ -107,13 +107,13 @@ class TargetConfig(_Strict):
 
     @field_validator("runtimes")
     @classmethod
-    def _known_runtimes(cls, value: list[str] | None) -> list[str] | None:
+    def _known_runtimes(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         from tasks import runtimes
 
         for name in value or []:
             if name not in runtimes.RUNTIMES:
                 raise ValueError(f"unknown runtime {name!r}; runtimes: {', '.join(runtimes.RUNTIMES)}")
-            if not runtimes.installed(name):
+            if _checks_this_machine(info) and not runtimes.installed(name):
                 raise ValueError(f"runtime {name!r} is listed but not installed here (python package "
                                  f"{runtimes.PACKAGES[name]}; see the README's install section)")
         return value
@@ -315,7 +315,7 @@ class GreenlaneConfig(_Strict):
         return out
 
     @model_validator(mode="after")
-    def _check(self) -> "GreenlaneConfig":
+    def _check(self, info: ValidationInfo) -> "GreenlaneConfig":
         from tasks import runtimes
         from tasks.compression import validate_step
         from tasks.variants import chain_runtime, check_chain
@@ -333,7 +333,7 @@ class GreenlaneConfig(_Strict):
                 validate_step(step.method, step.params, where=f"variants[{v.name}].chain[{i}]")
             check_chain(v)
             runtime = chain_runtime(v)
-            if not runtimes.installed(runtime):  # its export step runs the runtime's own converter here
+            if _checks_this_machine(info) and not runtimes.installed(runtime):  # its export step runs its converter
                 raise ValueError(f"variants[{v.name}]: runs in {runtime}, which is not installed here (python package "
                                  f"{runtimes.PACKAGES[runtime]}; see the README's install section)")
         if self.default_target not in self.targets:
@@ -419,12 +419,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
     if not isinstance(raw, dict):
         raise GreenlaneError(f"config {path} must be a mapping of settings, got {type(raw).__name__}")
     raw = _deep_merge(raw, parse_overrides(overrides))
-    return config_from_dict(raw, origin=str(path))
+    return config_from_dict(raw, origin=str(path), this_machine=True)
 
 
-def config_from_dict(raw: dict, origin: str = "config") -> GreenlaneConfig:
+def _checks_this_machine(info: ValidationInfo) -> bool:
+    """Whether validation also checks this machine (installed runtimes): when a user's config is loaded
+    (`load_config`), not when a task on another worker re-reads the run's validated config."""
+    return bool(info.context and info.context.get("this_machine"))
+
+
+def config_from_dict(raw: dict, origin: str = "config", this_machine: bool = False) -> GreenlaneConfig:
     try:
-        return GreenlaneConfig.model_validate(raw)
+        return GreenlaneConfig.model_validate(raw, context={"this_machine": this_machine})
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(top level)"

@@ -36,3 +36,20 @@ def test_model_dir_with_only_pickle_weights_is_refused(cli, tmp_path):
     (model / "pytorch_model.bin").write_bytes(b"")
     out = cli("run", "--set", f"base_model={model}", env={"GREENLANE_HOME": str(tmp_path)})
     assert out.returncode == 2 and "loads weights only from safetensors" in out.stderr
+
+
+@pytest.mark.parametrize("variant, tool", [("gguf-q8_0", "llama.cpp's converter"), ("onnx-int4", "model builder")])
+def test_an_architecture_the_exporter_does_not_know_fails_before_airflow_starts(cli, tiny_dir, tmp_path, variant, tool):
+    import json
+    import shutil
+
+    model = tmp_path / "odd-arch"
+    shutil.copytree(tiny_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "architectures": ["OddForCausalLM"]}))
+    out = cli("run", "--set", f"base_model={model}", "--set", f"variants=[baseline, {variant}]",
+              env={"GREENLANE_HOME": str(tmp_path / "home")})
+    assert out.returncode == 2, out.stderr[-2000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("greenlane: error:") and "'OddForCausalLM'" in last and tool in last
+    assert "Traceback" not in out.stderr and not (tmp_path / "home" / "airflow").exists()

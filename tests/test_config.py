@@ -70,6 +70,11 @@ def test_a_listed_runtime_must_be_installed(monkeypatch):
         load_config(DEFAULT_CONFIG, ["targets.cpu.runtimes=[transformers, llama.cpp]", "variants=[baseline]"])
     with pytest.raises(GreenlaneError, match=r"variants\[gguf-q8_0\]: runs in llama.cpp, which is not installed"):
         load_config(DEFAULT_CONFIG, ["variants=[baseline, gguf-q8_0]"])
+    # A task on another worker re-reads the run's validated config: this machine's installs are not checked there
+    from tasks.config import config_from_dict
+
+    raw = {"variants": ["baseline", "gguf-q8_0"], "targets": {"cpu": {"runtimes": ["transformers", "llama.cpp"]}}}
+    assert [v.name for v in config_from_dict(raw).variants] == ["baseline", "gguf-q8_0"]
 
 
 def test_variants_a_target_cannot_run_are_skipped_with_the_reason(tmp_path):

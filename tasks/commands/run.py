@@ -44,7 +44,11 @@ def handle(args) -> int:
     progress.addHandler(_ProgressHandler(console, t0))
     progress.propagate = False
     progress.info("config ok: %d variants x %d targets; preparing base model %s", len(cfg.variants), len(cfg.targets), cfg.base_model)
-    resolve_base(cfg.base_model, greenlane_home() / "cache")
+    base_dir = resolve_base(cfg.base_model, greenlane_home() / "cache")
+    from tasks.variants import check_variant
+
+    for spec in cfg.variants:  # e.g. an architecture an export step's converter does not know, before Airflow starts
+        check_variant(base_dir, spec)
 
     from tasks.runner import run_dag
 
