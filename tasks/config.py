@@ -282,8 +282,6 @@ class MlflowConfig(_Strict):
 class GreenlaneConfig(_Strict):
     base_model: str = BUNDLED_MODEL
     """A Hugging Face id (from the local cache; loading is offline), a local directory, or `bundled:SmolLM2-135M-Instruct`."""
-    trust_remote_code: bool = False
-    """Allow model repositories to run their own Python code. Off unless you trust the source."""
     variants: list[VariantSpec]
     """Variants to build and compare; must include one named `baseline` with an empty chain."""
     targets: dict[str, TargetConfig] = {"cpu": TargetConfig()}
@@ -428,6 +426,13 @@ def _checks_this_machine(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("this_machine"))
 
 
+# Settings greenlane no longer reads, with the reason, so an old config fails with more than "extra input".
+REMOVED_FIELDS = {
+    "trust_remote_code": "greenlane never runs a model repository's own Python code, so this setting was removed; "
+                         "delete it and use a base model whose architecture transformers ships",
+}
+
+
 def config_from_dict(raw: dict, origin: str = "config", this_machine: bool = False) -> GreenlaneConfig:
     try:
         return GreenlaneConfig.model_validate(raw, context={"this_machine": this_machine})
@@ -435,6 +440,8 @@ def config_from_dict(raw: dict, origin: str = "config", this_machine: bool = Fal
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(top level)"
         msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden" and field in REMOVED_FIELDS:
+            msg = REMOVED_FIELDS[field]
         more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
         raise GreenlaneError(f"{origin}: {field}: {msg}{more}") from None
     except GreenlaneError as err:

@@ -54,6 +54,9 @@ FORMS = {
 }
 WEIGHTINGS = ("relative", "absolute")
 TARGETS = ("energy_j", "runtime_s")
+# Most input or output tokens of one request the models accept: beyond any model's context window, so a
+# larger count is an export error; it also keeps tout^3 (1e21) and every prediction finite.
+MAX_TOKENS = 10_000_000
 
 
 @dataclass
@@ -146,6 +149,9 @@ def _check_points(tin, tout, y, folds: int):
         raise GreenlaneError("tin, tout and the target must be finite numbers (found NaN or inf)")
     if np.any(y <= 0) or np.any(tin < 0) or np.any(tout < 0):
         raise GreenlaneError("targets must be > 0 and token counts >= 0 (relative error is undefined otherwise)")
+    if max(tin.max(initial=0), tout.max(initial=0)) > MAX_TOKENS:
+        raise GreenlaneError(f"token counts must be at most {MAX_TOKENS:,} per request (MAX_TOKENS), got "
+                             f"{max(tin.max(), tout.max()):g}")
     if len(y) < 2 * folds:
         raise GreenlaneError(f"need at least {2 * folds} points for {folds}-fold cross-validation, got {len(y)}")
     return tin, tout, y
@@ -207,7 +213,20 @@ def read_grid(path: str | Path, target: str = "energy_j") -> dict[str, tuple[np.
         raise GreenlaneError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
     if not path.is_file():
         raise GreenlaneError(f"no such CSV file: {path}")
-    with path.open(newline="") as fh:
+    try:
+        groups = _read_rows(path, target)
+    except (UnicodeDecodeError, csv.Error) as err:  # a binary file: undecodable bytes or NUL characters
+        raise GreenlaneError(f"{path} is not a UTF-8 text CSV ({type(err).__name__}: {err}); "
+                             "give the token-grid CSV the benchmark wrote") from None
+    except OSError as err:
+        raise GreenlaneError(f"cannot read {path}: {err.strerror or err}") from None
+    if not groups:
+        raise GreenlaneError(f"{path}: no data rows")
+    return {name: tuple(np.array(col) for col in zip(*rows)) for name, rows in groups.items()}
+
+
+def _read_rows(path: Path, target: str) -> dict[str, list[tuple[float, float, float]]]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a spreadsheet's BOM is not part of "tin"
         reader = csv.DictReader(fh)
         missing = [c for c in ("tin", "tout", target) if c not in (reader.fieldnames or [])]
         if missing:
@@ -219,9 +238,7 @@ def read_grid(path: str | Path, target: str = "energy_j") -> dict[str, tuple[np.
             except (TypeError, ValueError):
                 raise GreenlaneError(f"{path}:{line}: tin, tout and {target} must be numbers") from None
             groups.setdefault(row.get("model") or "all", []).append(point)
-    if not groups:
-        raise GreenlaneError(f"{path}: no data rows")
-    return {name: tuple(np.array(col) for col in zip(*rows)) for name, rows in groups.items()}
+    return groups
 
 
 def fit_csv(path: str | Path, target: str = "energy_j") -> dict[str, EnergyModel]:
@@ -237,8 +254,12 @@ def fit_csv(path: str | Path, target: str = "energy_j") -> dict[str, EnergyModel
 
 def save_models(models: dict[str, EnergyModel], path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({k: m.to_dict() for k, m in models.items()}, indent=2) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({k: m.to_dict() for k, m in models.items()}, indent=2) + "\n")
+    except OSError as err:
+        culprit = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
+        raise GreenlaneError(f"cannot write the energy models to {path}: {err.strerror or err}{culprit}") from None
     return path
 
 

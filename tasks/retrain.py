@@ -13,12 +13,13 @@ import logging
 from pathlib import Path
 
 from tasks.errors import GreenlaneError
+from tasks.models import TUNING_RECORD
 
 log = logging.getLogger("greenlane")
 
 TRIGGER_KEYS = ("data_version", "git_sha")
 METADATA = "greenlane_variant.json"  # tasks.variants.METADATA
-TUNING = "lora-tuning.json"  # the tuning's record (method, parameters, loss) in the tuned model's directory
+TUNING = TUNING_RECORD  # the tuning's record (method, parameters, loss) in the tuned model's directory
 
 
 def prepare_retrain(params: dict, dag_run_id: str, asset_extras: list[dict] | None = None) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 from tasks.compression import QUANTIZED_OUTPUT, method_module, validate_step
 from tasks.config import VariantSpec
 from tasks.errors import GreenlaneError
-from tasks.models import dir_size_mb, param_count, replace_dir
+from tasks.models import dir_size_mb, is_model_file, param_count, replace_dir
 from tasks.runtimes import DEFAULT_RUNTIME
 
 METADATA = "greenlane_variant.json"
@@ -44,7 +44,7 @@ def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: 
             current = step_out
         final = work / "variant"
         if current == Path(base_dir):
-            _link_or_copy_tree(current, final)  # baseline: the base weights, unchanged
+            _link_model_files(current, final)  # baseline: the base weights, unchanged
         else:
             current.rename(final)
         meta = {
@@ -122,11 +122,14 @@ def _carry_artifacts(src: Path, dst: Path) -> None:
             sub.rename(dst / sub.name)  # both are temporary step directories on one filesystem
 
 
-def _link_or_copy_tree(src: Path, dst: Path) -> None:
-    def link(s, d):
+def _link_model_files(src: Path, dst: Path) -> None:
+    """Only the files a model needs (`models.is_model_file`): a stray pytorch_model.bin or a note beside the
+    base weights stays out of the variant and so out of the registered artifacts."""
+    dst.mkdir()
+    for s in sorted(src.iterdir()):
+        if not is_model_file(s):
+            continue
         try:
-            Path(d).hardlink_to(s)  # same filesystem: no second copy of the weights
+            (dst / s.name).hardlink_to(s)  # same filesystem: no second copy of the weights
         except OSError:
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dst, copy_function=link)
+            shutil.copy2(s, dst / s.name)

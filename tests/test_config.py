@@ -96,3 +96,14 @@ def test_variants_a_target_cannot_run_are_skipped_with_the_reason(tmp_path):
     planned = sorted((j["variant"], j["target"]) for j in jobs)
     assert planned == sorted([("baseline", "cpu"), ("gguf-q8_0", "cpu"), ("onnx-int4", "cpu"), ("baseline", "jetson"),
                               ("gguf-q8_0", "jetson"), ("baseline", "gpu")])
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_trust_remote_code_was_removed_and_says_why(value):
+    with pytest.raises(GreenlaneError) as err:
+        load_config(DEFAULT_CONFIG, [f"trust_remote_code={value}"])
+    assert str(err.value) == (
+        f"{DEFAULT_CONFIG}: trust_remote_code: greenlane never runs a model repository's own Python code, so this "
+        "setting was removed; delete it and use a base model whose architecture transformers ships"
+    )
+

@@ -147,3 +147,40 @@ def test_cli_bad_input_is_one_line_exit_2(greenlane, tmp_path, content, message)
     code, out, err = greenlane("energy-model", "fit", "--csv", str(csv), "--json")
     assert code == 2 and out == ""
     assert err.startswith("greenlane: error: ") and message in err and err.count("\n") == 1
+
+
+def _grid_csv(path: Path, first_row: str | None = None) -> Path:
+    rows = [f"{i},{o},{1 + 0.1 * i + 0.5 * o}" for i, o in energy_model.sweep_grid([8, 32, 128, 512], [8, 32, 128])]
+    if first_row:
+        rows[0] = first_row
+    path.write_text("tin,tout,energy_j\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe",
+                                     b"tin,tout,energy_j\n\xff\xfe\x00\x01\n"])
+def test_cli_binary_csv_is_one_line_exit_2(greenlane, tmp_path, content):
+    csv = tmp_path / "grid.csv"
+    csv.write_bytes(content)
+    code, out, err = greenlane("energy-model", "fit", "--csv", str(csv), "--json")
+    assert code == 2 and out == ""
+    assert err.startswith(f"greenlane: error: {csv} is not a UTF-8 text CSV (UnicodeDecodeError: ")
+    assert err.count("\n") == 1
+
+
+def test_cli_absurd_token_count_is_one_line_exit_2(greenlane, tmp_path):
+    csv = _grid_csv(tmp_path / "grid.csv", first_row="1e300,8,5.0")
+    code, out, err = greenlane("energy-model", "fit", "--csv", str(csv), "--json")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "token counts must be at most 10,000,000 per request (MAX_TOKENS), got 1e+300" in err
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_cli_unwritable_out_is_one_line_exit_2(greenlane, tmp_path, where):
+    csv = _grid_csv(tmp_path / "grid.csv")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "file").write_text("")
+    out_path = tmp_path / "taken" if where == "a directory" else tmp_path / "file" / "fit.json"
+    code, out, err = greenlane("energy-model", "fit", "--csv", str(csv), "--json", "--out", str(out_path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"greenlane: error: cannot write the energy models to {out_path}: ")

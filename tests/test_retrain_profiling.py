@@ -45,8 +45,12 @@ def test_retrain_refuses_bad_lora_settings_before_any_work(params, tmp_path):
 
 
 def test_profile_grid_defaults_params_and_validation(params, tmp_path):
-    ctx = profiling.prepare_profile(params, "manual__3")
-    assert ctx["grid"] == profiling.DEFAULT_GRID
+    ctx = profiling.prepare_profile(params, "manual__3")  # the default config's grid
+    from tasks.config import load_config
+
+    assert ctx["grid"] == load_config().benchmark.energy_grid.model_dump()
+    no_grid = {**params, "overrides": {"benchmark.energy_grid": {"tin": [], "tout": []}}}
+    assert profiling.prepare_profile(no_grid, "manual__3b")["grid"] == profiling.DEFAULT_GRID  # none configured
     ctx = profiling.prepare_profile({**params, "tin": [8, 16, 32, 64, 128], "tout": [2, 4]}, "manual__4")
     assert ctx["grid"]["tin"] == [8, 16, 32, 64, 128] and ctx["grid"]["tout"] == [2, 4]
     with pytest.raises(GreenlaneError, match="at least 10 cells"):

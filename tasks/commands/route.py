@@ -14,12 +14,16 @@ the JSON file; `energy_key`/`runtime_key` pick the models inside, default energy
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import re
 
 from tasks.commands import add_config_args
 from tasks.errors import GreenlaneError
+
+# Seconds one solve may take before route stops it: 10,000 queries take about a minute with pulp (README).
+DEFAULT_TIME_LIMIT_S = 600.0
 
 
 def add_parser(sub) -> None:
@@ -41,7 +45,11 @@ def add_parser(sub) -> None:
                    help="every candidate serves at least this fraction of queries (any value > 0: at least one query)")
     p.add_argument("--max-share", type=float, help="no candidate serves more than this fraction of queries")
     p.add_argument("--solver", choices=["fast", "pulp"], default="fast",
-                   help="fast: exact transportation LP (HiGHS); pulp: the paper's MILP with CBC (slower)")
+                   help="fast: exact transportation LP (HiGHS), up to 1,000,000 queries; pulp: the paper's MILP "
+                        "with CBC (slower), up to 20,000")
+    p.add_argument("--time-limit", type=_seconds, default=DEFAULT_TIME_LIMIT_S, metavar="SECONDS",
+                   help=f"stop a solve that takes longer, with an error (default: {DEFAULT_TIME_LIMIT_S:g}; "
+                        "per zeta with --curve)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
     p.add_argument("--curve", metavar="DIR",
                    help="also trace zeta = 0, 0.1, ..., 1: write DIR/routing_curve.json and DIR/routing_curves.png")
@@ -50,13 +58,25 @@ def add_parser(sub) -> None:
     p.set_defaults(func=handle)
 
 
-def load_workload(spec: str):
-    from tasks.routing import workload
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def load_workload(spec: str, solver: str = "fast"):
+    """The workload, refused before it is built or read in full when it is larger than `solver` takes."""
+    from tasks.routing import solve, workload
 
     m = re.fullmatch(r"synthetic:(\d+)(?::(\d+))?", spec)
     if m:
+        solve.check_size(int(m.group(1)), solver)
         return workload.synthetic(int(m.group(1)), seed=int(m.group(2) or 0))
-    return workload.read_csv(spec)
+    return workload.read_csv(spec, max_queries=solve.MAX_QUERIES[solver], too_many=f": {solve.size_hint(solver)}")
 
 
 def store_candidates(args):
@@ -87,8 +107,8 @@ def handle(args) -> int:
     shares = {k: v for k, v in (("min_share", args.min_share), ("max_share", args.max_share)) if v is not None}
     if shares:
         cands = [candidates.check(dataclasses.replace(c, **shares), "--min-share/--max-share") for c in cands]
-    work = load_workload(args.workload)
-    result = evaluate.route(work, cands, args.zeta, args.objective, args.solver, args.seed)
+    work = load_workload(args.workload, args.solver)
+    result = evaluate.route(work, cands, args.zeta, args.objective, args.solver, args.seed, args.time_limit)
     if args.curve:
         result["curve_files"] = write_curve(work, cands, args)
     if args.json:
@@ -106,7 +126,8 @@ def write_curve(work, cands, args) -> list[str]:
 
     out = Path(args.curve)
     out.mkdir(parents=True, exist_ok=True)
-    curve = evaluate.tradeoff(work, cands, objective=args.objective, solver=args.solver, seed=args.seed)
+    curve = evaluate.tradeoff(work, cands, objective=args.objective, solver=args.solver, seed=args.seed,
+                              time_limit_s=args.time_limit)
     (out / "routing_curve.json").write_text(json.dumps(curve, indent=2) + "\n")
     return [str(out / "routing_curve.json"), str(routing_curves_plot(curve, out / "routing_curves.png"))]
 

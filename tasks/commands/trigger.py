@@ -9,6 +9,7 @@ Standard library HTTP only: this command runs in thin CI images too.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
@@ -37,6 +38,9 @@ def add_parser(sub) -> None:
     p.add_argument("--conf", default="{}", help='run conf, a JSON object, e.g. \'{"data_version": "v3", "git_sha": "abc1234"}\'')
     p.add_argument("--url", default=os.environ.get(URL_ENV),
                    help=f"Airflow api-server base URL, e.g. http://127.0.0.1:8080 (default: ${URL_ENV})")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow plain http:// to a host other than this machine (the password crosses the network "
+                        "in clear)")
     p.add_argument("--run-id", help="dag_run_id to use (default: Airflow generates one)")
     p.add_argument("--unpause", action="store_true", help="unpause the DAG first if it is paused")
     p.add_argument("--wait", action="store_true", help="poll until the run finishes; exit 1 unless it succeeded")
@@ -49,6 +53,7 @@ def handle(args) -> int:
     conf = parse_conf(args.conf)
     if not args.url:
         raise GreenlaneError(f"no Airflow URL: pass --url (e.g. http://127.0.0.1:8080) or set ${URL_ENV}")
+    check_url(args.url, insecure=args.insecure)
     client = AirflowClient(args.url, *credentials_from_env())
     client.login()
 
@@ -81,6 +86,30 @@ def parse_conf(text: str) -> dict:
     if not isinstance(conf, dict):
         raise GreenlaneError(f"--conf must be a JSON object ({{...}}), got {type(conf).__name__}")
     return conf
+
+
+def check_url(url: str, insecure: bool = False) -> None:
+    """Refuse to send the password in clear text to another machine unless the user said so."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GreenlaneError(f"--url {url!r} is not an http(s) URL; pass e.g. https://airflow.example.org")
+    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname):
+        raise GreenlaneError(
+            f"refusing plain http to {parts.hostname}: the Airflow password would cross the network unencrypted; "
+            f"use https:// (or an SSH tunnel to 127.0.0.1), or pass --insecure"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always this machine
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback
 
 
 def credentials_from_env() -> tuple[str, str]:

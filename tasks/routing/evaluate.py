@@ -67,11 +67,12 @@ def prepare(workload: Workload, cands: list[Candidate], objective: str = "energy
 
 
 def route(workload: Workload, cands: list[Candidate], zeta: float, objective: str = "energy",
-          solver: str = "fast", seed: int = 0) -> dict:
+          solver: str = "fast", seed: int = 0, time_limit_s: float | None = None) -> dict:
     """The optimal routing at `zeta`, its totals, the baselines' totals, and provenance."""
+    solvers.check_size(len(workload), solver)  # before the (N, K) cost matrices are built
     costs, lo, hi = prepare(workload, cands, objective)
     cost = solvers.objective(costs[OBJECTIVES[objective]], costs["accuracy"], zeta)
-    assign, seconds = solvers.solve(cost, lo, hi, solver)
+    assign, seconds = solvers.solve(cost, lo, hi, solver, time_limit_s)
     return {
         "zeta": zeta,
         "objective": objective,
@@ -90,13 +91,15 @@ def route(workload: Workload, cands: list[Candidate], zeta: float, objective: st
 
 
 def tradeoff(workload: Workload, cands: list[Candidate], zetas=DEFAULT_ZETAS, objective: str = "energy",
-             solver: str = "fast", seed: int = 0) -> dict:
-    """The routed totals at each zeta plus the baselines: the data behind routing_curves_plot."""
+             solver: str = "fast", seed: int = 0, time_limit_s: float | None = None) -> dict:
+    """The routed totals at each zeta plus the baselines: the data behind routing_curves_plot.
+    `time_limit_s` bounds each zeta's solve."""
+    solvers.check_size(len(workload), solver)
     costs, lo, hi = prepare(workload, cands, objective)
     rows = []
     for zeta in zetas:
         cost = solvers.objective(costs[OBJECTIVES[objective]], costs["accuracy"], float(zeta))
-        assign, seconds = solvers.solve(cost, lo, hi, solver)
+        assign, seconds = solvers.solve(cost, lo, hi, solver, time_limit_s)
         rows.append({"zeta": float(zeta), "solve_s": seconds, **summarize(assign, costs, cands)})
     return {"objective": objective, "workload": workload.summary(), "curve": rows,
             "baselines": baselines(costs, cands, seed), **_sources(cands)}

@@ -18,6 +18,9 @@ structure is a transportation problem, whose constraint matrix is totally unimod
 relaxation has an integral optimal vertex: `solve_fast` groups queries with identical cost rows (same
 tin, tout), solves the grouped LP with HiGHS (interior point, then crossover to a vertex: ~10x faster
 than simplex on 10k groups), and splits each group's integral flow back onto its queries. It is exact, not a heuristic; benchmarks/routing_scale.py measures both.
+
+Limits. Each solver takes at most MAX_QUERIES queries and `time_limit_s` seconds per solve, so no solve
+runs unbounded: CBC is a child process that outlives a killed caller, but not its time limit.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ import numpy as np
 from tasks.errors import GreenlaneError
 
 TIE_BREAK = 1e-6
+# Most queries each solver routes in one run. fast: the (N, K) cost matrices and the grouping stay at a few
+# hundred MB at 1e6. pulp: PuLP builds Python objects per binary (N x K of them) before CBC starts; 1e6
+# queries had no answer after 9 min at 3 GB, 1e4 take about a minute on 2 cores (README).
+MAX_QUERIES = {"fast": 1_000_000, "pulp": 20_000}
 
 
 def objective(metric: np.ndarray, accuracy: np.ndarray, zeta: float) -> np.ndarray:
@@ -78,16 +85,17 @@ def total(cost: np.ndarray, assign: np.ndarray) -> float:
     return float(cost[np.arange(len(assign)), assign].sum())
 
 
-def solve_fast(cost: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def solve_fast(cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, time_limit_s: float | None = None) -> np.ndarray:
     """Optimal assignment (candidate index per query) by the grouped transportation LP."""
     n, k = cost.shape
+    deadline = _Deadline(time_limit_s, "fast", n)
     greedy = cost.argmin(axis=1)
     counts = np.bincount(greedy, minlength=k)
     if np.all(counts >= lo) and np.all(counts <= hi):
         return greedy  # the unconstrained optimum already respects the shares
     rows, inverse, supply = np.unique(cost, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
-    flow = _transport(rows, supply, lo, hi)
+    flow = _transport(rows, supply, lo, hi, deadline)
     assign = np.empty(n, dtype=np.int64)
     order = np.argsort(inverse, kind="stable")
     starts = np.concatenate([[0], np.cumsum(supply)])
@@ -97,7 +105,8 @@ def solve_fast(cost: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return assign
 
 
-def _transport(rows: np.ndarray, supply: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _transport(rows: np.ndarray, supply: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+               deadline: _Deadline) -> np.ndarray:
     from scipy import sparse
     from scipy.optimize import linprog
 
@@ -109,9 +118,11 @@ def _transport(rows: np.ndarray, supply: np.ndarray, lo: np.ndarray, hi: np.ndar
     b_ub = np.concatenate([hi, -lo]).astype(float)
     for method in ("highs-ipm", "highs-ds"):  # crossover's vertex is integral; the simplex is the fallback
         res = linprog(rows.ravel(), A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=supply.astype(float),
-                      bounds=(0, None), method=method)
+                      bounds=(0, None), method=method, options=deadline.highs_options())
         if res.status == 2:
             raise GreenlaneError("infeasible shares: no assignment serves every query within the candidates' shares")
+        if res.status == 1 and deadline.limit_s is not None:  # iteration or time limit; no iteration limit is set
+            raise deadline.hit()
         if res.status != 0:
             raise RuntimeError(f"HiGHS failed on the routing LP: {res.message}")
         flow = res.x.reshape(g, k)
@@ -130,6 +141,7 @@ def solve_pulp(cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, time_limit_s: f
     import pulp
 
     n, k = cost.shape
+    deadline = _Deadline(time_limit_s, "pulp", n)
     prob = pulp.LpProblem("greenlane_route", pulp.LpMinimize)
     x = [[prob.add_variable(f"x_{i}_{j}", 0, 1, cat=pulp.LpBinary) for j in range(k)] for i in range(n)]
     prob += pulp.LpAffineExpression((x[i][j], float(cost[i, j])) for i in range(n) for j in range(k))
@@ -143,12 +155,15 @@ def solve_pulp(cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, time_limit_s: f
         # PuLP 3.3 deprecates the CBC binary it bundles in favour of a separate install (PuLP 4); the bundled
         # one is what pyproject pins and what runs offline, so it is used here on purpose.
         warnings.simplefilter("ignore", DeprecationWarning)
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, threads=threads)
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=deadline.remaining(), threads=threads)
         status = pulp.LpStatus[prob.solve(solver)]
     if status == "Infeasible":
         raise GreenlaneError("infeasible shares: no assignment serves every query within the candidates' shares")
+    stopped = status == "Not Solved" or prob.sol_status == pulp.LpSolutionIntegerFeasible
+    if stopped and deadline.limit_s is not None:
+        raise deadline.hit()  # CBC stopped on its time limit, with no solution or one not proven optimal
     if status != "Optimal":
-        raise RuntimeError(f"CBC did not reach an optimum (status {status}); raise the time limit")
+        raise RuntimeError(f"CBC did not reach an optimum (status {status})")
     values = np.array([[x[i][j].value() or 0.0 for j in range(k)] for i in range(n)])
     return values.argmax(axis=1)
 
@@ -156,10 +171,50 @@ def solve_pulp(cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, time_limit_s: f
 SOLVERS = {"fast": solve_fast, "pulp": solve_pulp}
 
 
-def solve(cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, solver: str = "fast") -> tuple[np.ndarray, float]:
-    """(assignment, seconds the solver took) with the named solver."""
+def solve(cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, solver: str = "fast",
+          time_limit_s: float | None = None) -> tuple[np.ndarray, float]:
+    """(assignment, seconds the solver took) with the named solver, in at most `time_limit_s` seconds."""
     if solver not in SOLVERS:
         raise GreenlaneError(f"unknown solver {solver!r}; choose one of: {', '.join(SOLVERS)}")
+    check_size(len(cost), solver)
     t0 = time.perf_counter()
-    assign = SOLVERS[solver](cost, lo, hi)
+    assign = SOLVERS[solver](cost, lo, hi, time_limit_s=time_limit_s)
     return assign, time.perf_counter() - t0
+
+
+def size_hint(solver: str) -> str:
+    """What to do about a workload too large for `solver`, naming its limit and the option."""
+    other = "use --solver fast (up to {:,})".format(MAX_QUERIES["fast"]) if solver == "pulp" else \
+        "route it in parts of at most that many queries"
+    return f"--solver {solver} routes at most {MAX_QUERIES[solver]:,} queries per run (MAX_QUERIES); {other}"
+
+
+def check_size(n: int, solver: str) -> None:
+    if n > MAX_QUERIES[solver]:
+        raise GreenlaneError(f"the workload has {n:,} queries, but {size_hint(solver)}")
+
+
+class _Deadline:
+    """One solve's time budget; `hit()` is the error to raise when a solver stops on it."""
+
+    def __init__(self, limit_s: float | None, solver: str, size: int):
+        self.limit_s, self.solver, self.size = limit_s, solver, size
+        self.t0 = time.monotonic()
+
+    def remaining(self) -> float | None:
+        if self.limit_s is None:
+            return None
+        left = self.limit_s - (time.monotonic() - self.t0)
+        if left <= 0:  # building the model took the whole budget
+            raise self.hit()
+        return left
+
+    def highs_options(self) -> dict:
+        left = self.remaining()
+        return {} if left is None else {"time_limit": left}
+
+    def hit(self) -> GreenlaneError:
+        hint = "raise --time-limit" + (", use --solver fast" if self.solver == "pulp" else "") + \
+            " or route fewer queries"
+        return GreenlaneError(f"the {self.solver} solver hit its time limit of {self.limit_s:g} s (--time-limit) "
+                              f"on {self.size:,} queries; {hint}")

@@ -116,6 +116,8 @@ def test_jetson_worker_serves_queue_jetson_on_the_nvidia_runtime():
     [worker] = cfg["services"].values()
     assert worker["command"][:4] == ["celery", "worker", "--queues", "jetson"]
     assert worker["runtime"] == "nvidia" and worker["network_mode"] == "host"
+    # on the host network Airflow's log server would listen on the board's 0.0.0.0:8793
+    assert "--skip-serve-logs" in worker["command"]
     assert not worker.get("privileged"), "privileged would make sysfs writable; the rails only need reading"
     assert worker["build"]["dockerfile"] == "docker/jetson-worker/Dockerfile"
     assert worker["environment"]["AIRFLOW__CELERY__BROKER_URL"].endswith("@127.0.0.1:6379/0")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tasks.energy_model import EnergyModel
+from tasks.energy_model import EnergyModel, save_models
 from tasks.routing.candidates import Candidate
 
 
@@ -30,3 +32,16 @@ def candidate():
 def trio() -> list[Candidate]:
     """big: most accurate and most energy per token; small: least of both."""
     return [make("big", 0.80, 3.0), make("mid", 0.60, 2.0), make("small", 0.40, 1.0)]
+
+
+@pytest.fixture
+def candidates_file(tmp_path, trio):
+    """The trio as a `--candidates` file: one energy_model.json per candidate, in QC on a CPU."""
+    entries = []
+    for c in trio:
+        save_models({"energy_j": c.energy, "runtime_s": c.runtime}, tmp_path / c.name / "energy_model.json")
+        entries.append({"name": c.name, "accuracy": c.accuracy, "energy_model": f"{c.name}/energy_model.json",
+                        "energy_source": "rapl", "region": "QC", "hardware": "cpu"})
+    path = tmp_path / "candidates.json"
+    path.write_text(json.dumps(entries))
+    return path

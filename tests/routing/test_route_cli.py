@@ -8,21 +8,8 @@ import numpy as np
 import pytest
 
 from tasks.cli import main
-from tasks.energy_model import save_models
 from tasks.errors import GreenlaneError
 from tasks.routing import candidates, workload
-
-
-@pytest.fixture
-def candidates_file(tmp_path, trio):
-    entries = []
-    for c in trio:
-        save_models({"energy_j": c.energy, "runtime_s": c.runtime}, tmp_path / c.name / "energy_model.json")
-        entries.append({"name": c.name, "accuracy": c.accuracy, "energy_model": f"{c.name}/energy_model.json",
-                        "energy_source": "rapl", "region": "QC", "hardware": "cpu"})
-    path = tmp_path / "candidates.json"
-    path.write_text(json.dumps(entries))
-    return path
 
 
 @pytest.fixture
@@ -70,8 +57,10 @@ def test_workload_csv_round_trip_and_errors(tmp_path):
     assert np.array_equal(back.tin, w.tin) and np.array_equal(back.tout, w.tout)
     assert np.array_equal(workload.synthetic(50, seed=1).tin, w.tin)  # seeded
     (tmp_path / "bad.csv").write_text("tin,tout\n5,0\n")
-    with pytest.raises(GreenlaneError, match="query 0 has tin=5, tout=0;"):
+    with pytest.raises(GreenlaneError, match="bad.csv:2: column tout: '0' is not a token count"):
         workload.read_csv(tmp_path / "bad.csv")
+    with pytest.raises(GreenlaneError, match="query 0 has tin=5, tout=0;"):
+        workload.make([5], [0], "test")
     (tmp_path / "cols.csv").write_text("prompt,completion\n5,6\n")
     with pytest.raises(GreenlaneError, match="missing column"):
         workload.read_csv(tmp_path / "cols.csv")
