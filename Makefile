@@ -8,8 +8,9 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 # Debian packages the tests start for real: Chromium (MLflow UI and report checks), PostgreSQL and Redis
-# (the Celery-executor test). Installed once when missing; needs root or sudo.
-SYSTEM_PACKAGES := chromium postgresql redis-server
+# (the Celery-executor test), Prometheus (promtool and the dashboard's queries). Installed once when missing;
+# needs root or sudo.
+SYSTEM_PACKAGES := chromium postgresql redis-server prometheus
 
 # llama.cpp (llama-cpp-python; PyPI has its sdist only): compiled once for any x86-64 CPU with AVX2, not for this
 # one (GGML_NATIVE=OFF), so pip's wheel cache makes every later install instant and the wheel runs anywhere.

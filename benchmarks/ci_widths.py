@@ -68,7 +68,7 @@ def main() -> None:
             build_variant(base, VariantSpec(name=name, chain=PRESETS.get(name, [])), vdir, base_model=str(base))
             t0 = time.perf_counter()
             rec = run_benchmark(vdir, "cpu", cfg.targets["cpu"], cfg.benchmark, cfg.eval, Path(tmp) / f"out-{name}",
-                                reference_dir=base, reference_cache=Path(tmp) / "reference.npz", seed=cfg.seed)
+                                reference_dir=base, reference_cache=Path(tmp) / "reference.npz", seed=cfg.seed).to_dict()
             rec["benchmark_wall_s"] = time.perf_counter() - t0
             records[name] = rec
             report(rec)
@@ -91,7 +91,7 @@ def _ci(mean: float, half: float | None, n: int, unit: str) -> str:
 
 
 def report(r: dict) -> None:
-    print(f"\n== {r['variant']} ({r['chain']}), {r['hardware']['torch_threads']} torch threads, "
+    print(f"\n== {r['variant']} ({r['chain']}), {r['hardware']['threads']} threads, "
           f"benchmark {r['benchmark_wall_s']:.0f} s")
     print(f"passes {r['passes']} (target {100 * r['ci_target']:.0f}%: {'met' if r['ci_converged'] else 'NOT met'})")
     print("latency/request ", _ci(r["latency_mean_ms"], r["latency_ci95_ms"], r["latency_n"], "ms"))

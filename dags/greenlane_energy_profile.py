@@ -25,7 +25,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 # The dag-processor and workers put the bundle (this folder) on sys.path; a plain DagBag does not.
 if str(Path(__file__).parent) not in sys.path:
     sys.path.append(str(Path(__file__).parent))
-from greenlane_wiring import DEFAULT_ARGS, QUEUES, START, config_params, per_queue
+from greenlane_wiring import DAG_SETTINGS, QUEUES, config_params, per_queue
 
 TOKENS = {"type": ["null", "array"], "items": {"type": "integer", "minimum": 1}, "minItems": 2}
 
@@ -63,11 +63,6 @@ def finish(ctx: dict) -> dict:
 @dag(
     dag_id="greenlane_energy_profile",
     schedule="@monthly",
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=True,
-    default_args=DEFAULT_ARGS,
     tags=["greenlane", "energy", "profiling"],
     doc_md=__doc__,
     params={
@@ -76,6 +71,7 @@ def finish(ctx: dict) -> dict:
         "tout": Param(None, **TOKENS, title="Output tokens", description="e.g. [8, 32, 128]; empty: the config's grid"),
         "repeats": Param(None, type=["null", "integer"], minimum=1, title="Requests per cell"),
     },
+    **DAG_SETTINGS,
 )
 def greenlane_energy_profile():
     ctx = prepare_profile()

@@ -27,20 +27,16 @@ from airflow.sdk import dag
 # The dag-processor and workers put the bundle (this folder) on sys.path; a plain DagBag does not.
 if str(Path(__file__).parent) not in sys.path:
     sys.path.append(str(Path(__file__).parent))
-from greenlane_wiring import DEFAULT_ARGS, START, benchmark_gate_promote, config_params, prepare
+from greenlane_wiring import DAG_SETTINGS, benchmark_gate_promote, config_params, prepare
 
 
 @dag(
     dag_id="greenlane_optimize",
     schedule="@weekly",
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=True,
-    default_args=DEFAULT_ARGS,
     tags=["greenlane", "llmops", "energy"],
     doc_md=__doc__,
     params=config_params(),
+    **DAG_SETTINGS,
 )
 def greenlane_optimize():
     benchmark_gate_promote(prepare())

@@ -24,7 +24,7 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 # The dag-processor and workers put the bundle (this folder) on sys.path; a plain DagBag does not.
 if str(Path(__file__).parent) not in sys.path:
     sys.path.append(str(Path(__file__).parent))
-from greenlane_wiring import DEFAULT_ARGS, START, benchmark_gate_promote, config_params
+from greenlane_wiring import DAG_SETTINGS, benchmark_gate_promote, config_params
 
 TASK_DATA = Asset("greenlane_task_data")
 
@@ -49,11 +49,6 @@ def tune(ctx: dict) -> dict:
 @dag(
     dag_id="greenlane_retrain",
     schedule=TASK_DATA,
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=True,
-    default_args=DEFAULT_ARGS,
     tags=["greenlane", "llmops", "energy", "retrain"],
     doc_md=__doc__,
     params={
@@ -68,6 +63,7 @@ def tune(ctx: dict) -> dict:
                       description='Settings of the `lora` method, e.g. {"steps": 60, "r": 8}'),
         **config_params(),
     },
+    **DAG_SETTINGS,
 )
 def greenlane_retrain():
     benchmark_gate_promote(tune(prepare_retrain()))

@@ -20,11 +20,22 @@ import datetime as dt
 import os
 import re
 
-from airflow.sdk import Param, get_current_context, task
+from airflow.sdk import Param, RetryDecision, RetryPolicy, get_current_context, task
 
 # Same parsing as tasks.orchestration.served_queues (a DAG file cannot import `tasks` at parse time).
 QUEUES = list(dict.fromkeys(["default", *(q.strip() for q in os.environ.get("GREENLANE_QUEUES", "").split(",") if q.strip())]))
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class FailOnBadInput(RetryPolicy):
+    """A `tasks.errors.GreenlaneError` (bad input, an unmet precondition) fails the task at once: every retry
+    would give the same answer after the 30 s backoff. Matched by name, as a DAG file imports no `tasks`."""
+
+    def evaluate(self, exception, try_number, max_tries, context=None) -> RetryDecision:
+        if any(c.__module__ == "tasks.errors" and c.__name__ == "GreenlaneError" for c in type(exception).__mro__):
+            return RetryDecision.fail("bad input: a retry cannot fix it")
+        return RetryDecision.default()
+
 
 DEFAULT_ARGS = {
     "owner": "greenlane",
@@ -33,8 +44,12 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
     "execution_timeout": dt.timedelta(hours=2),
+    "retry_policy": FailOnBadInput(),
 }
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+# What every greenlane DAG shares: created paused, no backfill, one run at a time (runs share the benchmark pools)
+DAG_SETTINGS = {"start_date": START, "catchup": False, "max_active_runs": 1, "is_paused_upon_creation": True,
+                "default_args": DEFAULT_ARGS}
 
 
 def pool_for(queue: str) -> str:
@@ -84,7 +99,7 @@ def config_params() -> dict[str, Param]:
 
 @task
 def prepare() -> dict:
-    from tasks.orchestration import params_config_file
+    from tasks.config import params_config_file
     from tasks.pipeline import prepare
 
     context = get_current_context()
@@ -108,8 +123,9 @@ def make_variant(ctx: dict, variant: str) -> str:
 @task(execution_timeout=dt.timedelta(hours=1))  # waits for a live worker up to the targets' worker_wait_s
 def plan_benchmarks(ctx: dict, queue: str) -> list[dict]:
     from tasks.orchestration import plan_for_queue
+    from tasks.pipeline import plan_benchmarks
 
-    return plan_for_queue(ctx, queue, QUEUES)
+    return plan_for_queue(ctx, queue, QUEUES, jobs=plan_benchmarks(ctx))
 
 
 @task(max_active_tis_per_dag=1)
@@ -121,16 +137,18 @@ def benchmark(ctx: dict, job: dict) -> str:
 
 @task(trigger_rule="all_done")  # a target whose benchmarks failed or had no worker must not stop the others
 def promote(ctx: dict) -> dict:
-    from tasks.orchestration import promote_available
+    from tasks.errors import require_prepared
+    from tasks.pipeline import promote_available
 
-    return promote_available(ctx)
+    return promote_available(require_prepared(ctx))
 
 
 @task(trigger_rule="all_done")  # after promote: a failed benchmark fails the run, the others still promoted
 def check_complete(ctx: dict) -> dict:
-    from tasks.orchestration import check_complete
+    from tasks.errors import require_prepared
+    from tasks.pipeline import check_complete
 
-    return check_complete(ctx)
+    return check_complete(require_prepared(ctx))
 
 
 def per_queue(plan_step, step, ctx) -> list:

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "tasks.commands.route",
     "tasks.commands.report",
     "tasks.commands.trigger",
+    "tasks.commands.serve",
 ]
 
 

@@ -8,7 +8,10 @@ inside a task. Each field's docstring is its documentation.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,8 +25,30 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
 BUNDLED_MODEL = "bundled:SmolLM2-135M-Instruct"
 
 
+# Upper bounds on sizes, so a typo like 10^9 fails at load instead of as a MemoryError hours later. Each is far
+# above any useful run on the machines greenlane targets; raise one here if a real run needs more.
+MAX_PROMPTS = 10_000  # benchmark.prompts: prompts per measured pass
+MAX_NEW_TOKENS = 32_768  # benchmark.max_new_tokens: tokens generated per request
+MAX_PASSES = 1_000  # benchmark.warmup, repeats, max_repeats, energy_grid.repeats
+MAX_BATCH_SIZE = 1_024  # benchmark.batch_sizes
+MAX_THREADS = 4_096  # benchmark.threads
+MAX_GRID_TOKENS = 131_072  # benchmark.energy_grid.tin / tout: the longest context of common small models
+MAX_GRID_CELLS = 1_000  # benchmark.energy_grid: tin x tout cells
+MAX_SEED = 2**32 - 1  # seed: numpy's and torch's seed range
+# MLflow 3.17's rule for alias names (mlflow/utils/validation.py, _REGISTERED_MODEL_ALIAS_REGEX and
+# MAX_REGISTERED_MODEL_ALIAS_LENGTH): a target's alias is `champion-<target>`, so a target name must pass it too.
+ALIAS_PART = re.compile(r"^[\w\-]+$")
+MAX_ALIAS_LENGTH = 255
+# Registered model names end up inside MLflow search filters (`name='...'`); MLflow itself forbids `/` and `:`.
+REGISTERED_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$")
+# URI schemes MLflow 3.17 has a tracking store for (mlflow.tracking._tracking_service.utils); "" is a plain path.
+TRACKING_SCHEMES = ("", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks",
+                    "databricks-uc", "uc")
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+    # allow_inf_nan=False: `.inf` or `.nan` (YAML) in any float field fails here, not as a crash in the carbon maths
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True, allow_inf_nan=False)
 
 
 class MethodStep(BaseModel):
@@ -155,14 +180,14 @@ class EnergyGridConfig(_Strict):
     """Input token counts of the token-grid sweep (e.g. [16, 64, 256]); empty: no sweep."""
     tout: list[int] = []
     """Output token counts of the sweep (e.g. [8, 32, 128]); every (tin, tout) pair is one cell."""
-    repeats: int = Field(1, ge=1)
+    repeats: int = Field(1, ge=1, le=MAX_PASSES)
     """Requests measured per cell (averaged into one point, so cross-validation never sees a cell twice)."""
 
     @field_validator("tin", "tout")
     @classmethod
     def _positive(cls, value: list[int]) -> list[int]:
-        if any(v < 1 for v in value):
-            raise ValueError(f"token counts must be >= 1, got {value}")
+        if any(not 1 <= v <= MAX_GRID_TOKENS for v in value):
+            raise ValueError(f"token counts must be from 1 to {MAX_GRID_TOKENS:,} (MAX_GRID_TOKENS), got {value}")
         return sorted(set(value))
 
     @model_validator(mode="after")
@@ -171,6 +196,8 @@ class EnergyGridConfig(_Strict):
         if (self.tin or self.tout) and cells < 10:
             raise ValueError(f"tin x tout must give at least 10 cells for the 5-fold cross-validated fit, got "
                              f"{len(self.tin)} x {len(self.tout)} = {cells} (e.g. tin: [16, 64, 256, 512], tout: [8, 32, 128])")
+        if cells > MAX_GRID_CELLS:
+            raise ValueError(f"tin x tout gives {cells:,} cells; at most {MAX_GRID_CELLS:,} (MAX_GRID_CELLS)")
         return self
 
     @property
@@ -179,15 +206,15 @@ class EnergyGridConfig(_Strict):
 
 
 class BenchmarkConfig(_Strict):
-    prompts: int = Field(6, ge=1)
+    prompts: int = Field(6, ge=1, le=MAX_PROMPTS)
     """Number of prompts (from the shipped prompt set) generated per pass, in a seeded random order per pass."""
-    max_new_tokens: int = Field(32, ge=2)
+    max_new_tokens: int = Field(32, ge=2, le=MAX_NEW_TOKENS)
     """Tokens generated per prompt; EOS is suppressed so every request has this length."""
-    warmup: int = Field(1, ge=0)
+    warmup: int = Field(1, ge=0, le=MAX_PASSES)
     """Warm-up requests run before measuring; excluded from every figure."""
-    repeats: int = Field(2, ge=1)
+    repeats: int = Field(2, ge=1, le=MAX_PASSES)
     """Minimum measured passes over the prompts (each pass is its own energy window)."""
-    max_repeats: int = Field(4, ge=1)
+    max_repeats: int = Field(4, ge=1, le=MAX_PASSES)
     """Most measured passes: passes continue past `repeats` until the CIs reach `ci_target` or this count."""
     ci_target: float = Field(0.05, gt=0, le=1)
     """Stop repeating once the 95% CI half-width of per-request latency and of energy per token is within
@@ -196,14 +223,15 @@ class BenchmarkConfig(_Strict):
     """Batch sizes swept for throughput and J/token (e.g. [1, 4, 16]); 1 reuses the main measurement."""
     energy_grid: EnergyGridConfig = EnergyGridConfig()
     """Optional token-grid sweep fitting E(tin, tout) and runtime(tin, tout) for this variant x target."""
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS)
     """Compute threads during the benchmark, the same in every runtime (None: every core the process may use)."""
 
     @field_validator("batch_sizes")
     @classmethod
     def _batch_sizes(cls, value: list[int]) -> list[int]:
-        if not value or any(b < 1 for b in value):
-            raise ValueError(f"batch sizes must be a non-empty list of integers >= 1, got {value}")
+        if not value or any(not 1 <= b <= MAX_BATCH_SIZE for b in value):
+            raise ValueError(f"batch sizes must be a non-empty list of integers from 1 to {MAX_BATCH_SIZE:,} "
+                             f"(MAX_BATCH_SIZE), got {value}")
         return sorted(set(value))
 
     @model_validator(mode="after")
@@ -215,7 +243,10 @@ class BenchmarkConfig(_Strict):
 
 class EvalConfig(_Strict):
     task: str = "sentiment"
-    """Shipped task (tasks/data/<task>/eval.jsonl), scored by log-likelihood over its options."""
+    """The eval task: a shipped one (`sentiment`, `capitals` yes/no, `capitals_mc` multiple choice; see
+    tasks/evaltasks/__init__.py) or the path of a task YAML of your own (README: "Your own eval task"). Accuracy is scored
+    on its eval split by log-likelihood over its options; training methods learn from its train split. A path
+    is stored absolute (relative ones are taken from the working directory at load)."""
     limit: int = Field(120, ge=1)
     """Examples scored from the eval split (the first N, fixed order)."""
     perplexity_tokens: int = Field(1024, ge=16)
@@ -230,12 +261,24 @@ class EvalConfig(_Strict):
     lm_eval_limit: int | None = Field(None, ge=1)
     """Examples scored per lm-eval task (the first N; None: all)."""
 
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str, info: ValidationInfo) -> str:
+        """Where a user's config is loaded, the task's YAML and both splits are read and checked (a bad label
+        fails here, naming file and line); a worker re-reading the run's config only checks the name."""
+        from tasks import evaltasks
+
+        try:
+            return evaltasks.resolve(value, read_data=_checks_this_machine(info))
+        except GreenlaneError as err:
+            raise ValueError(str(err)) from None
+
     @field_validator("lm_eval_include_path")
     @classmethod
     def _task_folder(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        path = Path(value).expanduser().resolve()
+        path = _local_path(value)
         if not path.is_dir():
             raise ValueError(f"lm-eval task folder not found: {path} (a folder of task YAMLs)")
         return str(path)
@@ -268,6 +311,24 @@ class CarbonConfig(_Strict):
             TargetConfig._known_region(region)
         return value
 
+    @field_validator("hours_csv")
+    @classmethod
+    def _readable_hours(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Read once at load (a year of hours is 8,760 rows), so a missing or malformed file fails before any
+        benchmark, not in the what-if step after the champion moved."""
+        if value is None or not _checks_this_machine(info):
+            return value
+        from tasks.carbon import regions
+
+        path = _local_path(value)
+        try:
+            regions.read_hourly_csv(path)
+        except GreenlaneError as err:
+            raise ValueError(str(err)) from None
+        except OSError as err:  # e.g. not readable by this user
+            raise ValueError(f"cannot read hourly intensity CSV {str(path)!r}: {err.strerror or err}") from None
+        return str(path)
+
 
 class MlflowConfig(_Strict):
     tracking_uri: str | None = None
@@ -276,7 +337,88 @@ class MlflowConfig(_Strict):
     experiment: str | None = None
     """Experiment name; default `greenlane-<base model name>`."""
     registered_model: str | None = None
-    """Registered model name; default: the base model's name."""
+    """Registered model name; default: the base model's name. Letters, digits, `_`, `.`, `-` (up to 256)."""
+    register_variants: Literal["passing", "all"] = "passing"
+    """Which benchmarked variants become model versions: `passing` (those that passed their target's gates,
+    so a weekly schedule does not flood the registry) or `all`. The decision record lists every variant either way."""
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        return None if value is None else check_tracking_uri(value, "tracking_uri")
+
+    @field_validator("registered_model")
+    @classmethod
+    def _registry_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_registered_model(value)
+
+
+def check_tracking_uri(uri: str, where: str) -> str:
+    """`uri` if MLflow has a tracking store for its scheme (as mlflow.utils.uri.get_uri_scheme reads it)."""
+    scheme = urllib.parse.urlparse(uri).scheme.lower().split("+")[0]  # postgresql+psycopg2 -> postgresql
+    if len(scheme) == 1:  # a Windows drive letter: a path
+        scheme = ""
+    if scheme not in TRACKING_SCHEMES:
+        raise ValueError(f"{where} {uri!r}: MLflow has no tracking store for scheme {scheme!r}; use one of "
+                         f"{', '.join(s + '://' for s in TRACKING_SCHEMES if s)} or a local path")
+    return uri
+
+
+def check_registered_model(name: str) -> str:
+    if not REGISTERED_MODEL.match(name):
+        raise ValueError(f"registered model name {name!r} may hold only letters, digits, '_', '.', '-' (starting with "
+                         "a letter or digit, at most 256); set mlflow.registered_model")
+    return name
+
+
+class ServeConfig(_Strict):
+    """`greenlane serve`: the OpenAI-compatible server of a champion (tasks/serving). Every knob is also a CLI flag."""
+
+    host: str = "127.0.0.1"
+    """Address to bind. Anything but a loopback address needs `api_key_env` set (or `--insecure`)."""
+    port: int = Field(8000, ge=1, le=65535)
+    """TCP port to listen on."""
+    cache: Literal["none", "lru", "redis"] = "lru"
+    """Response cache for deterministic (temperature 0) requests: `none`, `lru` (in this process), or `redis`
+    (shared by servers and kept across restarts). Keys include the model version, so a promotion never serves
+    the previous champion's answer."""
+    cache_size: int = Field(1024, ge=1)
+    """Most responses the `lru` cache keeps (least recently used evicted first)."""
+    redis_url: str | None = None
+    """Redis for `cache: redis`, e.g. `redis://127.0.0.1:6379/0` (the compose stack's `redis://redis:6379/1`)."""
+    cache_ttl_s: int = Field(86400, ge=1)
+    """How long a cached response lives in Redis, seconds."""
+    batching: bool = True
+    """Serve requests that arrive within `max_wait_ms` of each other as one batch (where the runtime batches:
+    transformers; llama.cpp and onnxruntime-genai variants run a batch's requests one after another)."""
+    max_batch: int = Field(8, ge=1, le=256)
+    """Most requests in one batch."""
+    max_wait_ms: float = Field(10.0, ge=0, le=10000)
+    """How long the first request of a batch waits for others, milliseconds (added to its latency at low load)."""
+    max_queue: int = Field(1024, ge=1)
+    """Most requests waiting for the model; beyond it a request gets 503 (bounds memory under load)."""
+    max_tokens_limit: int = Field(256, ge=1)
+    """Largest `max_tokens` a request may ask for (a larger one gets 400)."""
+    default_max_tokens: int = Field(64, ge=1)
+    """`max_tokens` of a request that does not set it."""
+    max_prompt_chars: int = Field(16000, ge=1)
+    """Longest prompt (completions) or sum of message contents (chat), characters (a longer one gets 400)."""
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Name of the environment variable holding the bearer token /v1/* requires (None: no auth). /health and
+    /metrics stay open."""
+    threads: int | None = Field(None, ge=1)
+    """Compute threads of the runtime (None: every core this process may use)."""
+    energy_window_s: float = Field(10.0, ge=0.5)
+    """Energy meter window, seconds: the counters advance once per window (shorter: fresher, more metering CPU)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ServeConfig":
+        if self.cache == "redis" and not self.redis_url:
+            raise ValueError("cache: redis needs redis_url (e.g. redis://127.0.0.1:6379/0)")
+        if self.default_max_tokens > self.max_tokens_limit:
+            raise ValueError(f"default_max_tokens ({self.default_max_tokens}) must be <= max_tokens_limit "
+                             f"({self.max_tokens_limit})")
+        return self
 
 
 class GreenlaneConfig(_Strict):
@@ -293,7 +435,8 @@ class GreenlaneConfig(_Strict):
     gates: GateConfig = GateConfig()
     carbon: CarbonConfig = CarbonConfig()
     mlflow: MlflowConfig = MlflowConfig()
-    seed: int = 0
+    serve: ServeConfig = ServeConfig()
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seed for every random choice (tiny model init, sampling order)."""
 
     @field_validator("variants", mode="before")
@@ -311,6 +454,18 @@ class GreenlaneConfig(_Strict):
                 item = {"name": item, "chain": PRESETS[item]}
             out.append(item)
         return out
+
+    @field_validator("targets")
+    @classmethod
+    def _alias_names(cls, value: dict[str, TargetConfig]) -> dict[str, TargetConfig]:
+        for target in value:  # its champion alias is `champion-<target>`: MLflow must accept it
+            if not ALIAS_PART.match(target) or len(f"champion-{target}") > MAX_ALIAS_LENGTH:
+                raise ValueError(f"target name {target!r} must be letters, digits, '_' or '-' (at most "
+                                 f"{MAX_ALIAS_LENGTH - len('champion-')} characters): it names the MLflow alias "
+                                 "champion-<target>")
+        if not value:
+            raise ValueError("at least one target is needed")
+        return value
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> "GreenlaneConfig":
@@ -336,6 +491,12 @@ class GreenlaneConfig(_Strict):
                                  f"{runtimes.PACKAGES[runtime]}; see the README's install section)")
         if self.default_target not in self.targets:
             raise ValueError(f"default_target {self.default_target!r} is not one of the targets: {', '.join(self.targets)}")
+        if self.mlflow.registered_model is None and Path(self.base_model).exists():  # a directory's name, as is
+            from tasks.models import model_name
+
+            check_registered_model(model_name(self.base_model))
+        if _checks_this_machine(info) and os.environ.get("MLFLOW_TRACKING_URI") and not self.mlflow.tracking_uri:
+            check_tracking_uri(os.environ["MLFLOW_TRACKING_URI"], "env MLFLOW_TRACKING_URI")
         return self
 
     def tracking_uri(self) -> str:
@@ -369,6 +530,17 @@ def greenlane_home() -> Path:
     return Path(os.environ.get("GREENLANE_HOME", REPO_ROOT / ".greenlane")).resolve()
 
 
+def safe_name(name: str) -> str:
+    """`name` as one path component: anything but letters, digits and `_.@-` becomes `_` (Airflow run ids carry
+    `:` and `+`)."""
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name)
+
+
+def run_dir(dag_run_id: str) -> Path:
+    """The directory of one DAG run's files (config, variants, results, decision), under `greenlane_home()`."""
+    return greenlane_home() / "runs" / safe_name(dag_run_id)
+
+
 def parse_overrides(pairs: list[str] | dict[str, Any] | None) -> dict[str, Any]:
     """`["a.b=1", "variants=[baseline, bf16]"]` -> nested dict; values are parsed as YAML."""
     if not pairs:
@@ -382,22 +554,40 @@ def parse_overrides(pairs: list[str] | dict[str, Any] | None) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise GreenlaneError(f"override {key!r} conflicts with another override")
-        node[parts[-1]] = yaml.safe_load(value) if isinstance(value, str) else value
+        node[parts[-1]] = _yaml_value(key, value) if isinstance(value, str) else value
     return out
+
+
+def _yaml_value(key: str, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise GreenlaneError(f"--set {key}: the value {text!r} is not valid YAML{_yaml_problem(err, lines=False)}") from None
+
+
+def _yaml_problem(err: yaml.YAMLError, lines: bool = True) -> str:
+    """Where and what, on one line: a ReaderError (a control character) has no mark, and its str spans lines."""
+    mark = getattr(err, "problem_mark", None)
+    where = "" if mark is None else f" (line {mark.line + 1}, column {mark.column + 1})" if lines else f" at column {mark.column + 1}"
+    problem = getattr(err, "problem", None) or getattr(err, "reason", None) or str(err)
+    return f"{where}: {' '.join(str(problem).split())}"
 
 
 def _split_pair(pair: str) -> tuple[str, str]:
     key, sep, value = pair.partition("=")
     if not sep or not key.strip():
         raise GreenlaneError(f"--set expects key=value, got {pair!r}")
+    if not all(part.strip() for part in key.split(".")):
+        raise GreenlaneError(f"--set {key.strip()!r}: a key is dotted names, like benchmark.prompts")
     return key.strip(), value
 
 
-def _deep_merge(base: dict, extra: dict) -> dict:
+def deep_merge(base: dict, extra: dict) -> dict:
+    """`base` with `extra` laid over it, key by key into nested mappings; neither is modified."""
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -410,14 +600,22 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         raise GreenlaneError(f"config file not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError) as err:
+        raise GreenlaneError(f"cannot read config {path}: {type(err).__name__}: {err}") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise GreenlaneError(f"config {path} is not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+        raise GreenlaneError(f"config {path} is not valid YAML{_yaml_problem(err)}") from None
     if not isinstance(raw, dict):
         raise GreenlaneError(f"config {path} must be a mapping of settings, got {type(raw).__name__}")
-    raw = _deep_merge(raw, parse_overrides(overrides))
+    raw = deep_merge(raw, parse_overrides(overrides))
     return config_from_dict(raw, origin=str(path), this_machine=True)
+
+
+def _local_path(value: str) -> Path:
+    """`value` as an absolute path (`~` expanded); a ValueError, as pydantic reports it, when it cannot be one."""
+    try:
+        return Path(value).expanduser().resolve()
+    except (RuntimeError, OSError) as err:  # `~nosuchuser/x`; a path the OS refuses
+        raise ValueError(f"{value!r} is not a usable path ({err})") from None
 
 
 def _checks_this_machine(info: ValidationInfo) -> bool:
@@ -438,11 +636,52 @@ def config_from_dict(raw: dict, origin: str = "config", this_machine: bool = Fal
         return GreenlaneConfig.model_validate(raw, context={"this_machine": this_machine})
     except ValidationError as err:
         first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        msg = first["msg"].removeprefix("Value error, ")
+        field = ".".join(str(p) if str(p).isprintable() else repr(p) for p in first["loc"]) or "(top level)"
+        msg = " ".join(first["msg"].removeprefix("Value error, ").splitlines())  # one line, always
         if first["type"] == "extra_forbidden" and field in REMOVED_FIELDS:
             msg = REMOVED_FIELDS[field]
         more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
         raise GreenlaneError(f"{origin}: {field}: {msg}{more}") from None
     except GreenlaneError as err:
         raise GreenlaneError(f"{origin}: {err}") from None
+
+
+# --- a DAG run's config: from the trigger form's params, and as its tasks read it back ------------------------
+
+GATE_PARAMS = ("max_accuracy_drop", "min_accuracy", "max_latency_p95_ms")
+
+
+def config_from_params(params: dict) -> GreenlaneConfig:
+    """The config a triggered run uses: the YAML, then the typed params, then the free-form `overrides`."""
+    base = load_config(params.get("config_path"), None)
+    raw = base.model_dump(mode="json")
+    if params.get("base_model"):
+        raw["base_model"] = params["base_model"]
+    if params.get("variants"):
+        raw["variants"] = list(params["variants"])
+    if params.get("targets"):  # replaces the config's targets: the form says exactly where the run goes
+        raw["targets"] = {name: dict(t) for name, t in params["targets"].items()}
+        if raw.get("default_target") not in raw["targets"]:
+            raw["default_target"] = next(iter(raw["targets"]))
+    if params.get("region"):
+        for target in raw["targets"].values():
+            target["region"] = params["region"]
+    for gate in GATE_PARAMS:
+        if params.get(gate) is not None:
+            raw.setdefault("gates", {})[gate] = params[gate]
+    merged = deep_merge(raw, parse_overrides(params.get("overrides") or {}))
+    return config_from_dict(merged, origin="DAG params")
+
+
+def params_config_file(params: dict, dag_run_id: str) -> str:
+    """Validate the params and write the config they describe into the run directory; returns its path."""
+    cfg = config_from_params(params)
+    path = run_dir(dag_run_id) / "params-config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    return str(path)
+
+
+def load_ctx_config(ctx: dict) -> GreenlaneConfig:
+    """The validated config every task of a DAG run reads: `ctx["config_file"]`, written by `pipeline.prepare`."""
+    return config_from_dict(json.loads(Path(ctx["config_file"]).read_text()), origin=ctx["config_file"])

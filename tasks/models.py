@@ -61,7 +61,22 @@ def check_model_dir(path: Path) -> Path:
     if not any(path.glob("*.safetensors")):
         found = ", ".join(sorted(p.name for p in path.glob("*.bin"))) or "no weight files"
         raise GreenlaneError(f"{path} has no *.safetensors weights ({found}); greenlane loads weights only from safetensors")
+    # Cheap checks that the files load (JSON, safetensors headers), so a corrupt model fails here in
+    # milliseconds with one line, not in every task after retries.
+    try:
+        if not isinstance(json.loads((path / "config.json").read_text()), dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise GreenlaneError(f"{path / 'config.json'} is not a readable JSON object ({err})") from None
     _check_no_remote_code(path)
+    from safetensors import SafetensorError, safe_open
+
+    for weights in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="numpy"):  # reads only the header
+                pass
+        except (OSError, SafetensorError) as err:
+            raise GreenlaneError(f"{weights} is not a readable safetensors file ({err})") from None
     return path.resolve()
 
 

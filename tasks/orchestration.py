@@ -1,4 +1,4 @@
-"""Where the benchmarks run: queues, live workers, pools, and what a worker says about itself.
+"""Where the benchmarks run: queues, pools, live workers, and the targets no worker served.
 
 A target names the Airflow queue whose workers run its benchmarks
 (`targets.<name>.queue`). The DAGs create one benchmark task per queue the
@@ -19,6 +19,9 @@ a worker lost after the check leaves its task queued until Airflow's
 `[scheduler] task_queued_timeout` fails it, and promotion still runs for the
 rest. With any other executor (LocalExecutor, `dag.test()`) every task runs on the
 local machine, so every queue counts as served by it.
+
+What a worker reports about itself is `tasks.carbon.detect.worker_report`; the
+DAG steps that promote and check completeness are in `tasks.pipeline`.
 """
 
 from __future__ import annotations
@@ -30,12 +33,11 @@ import socket
 import time
 from pathlib import Path
 
-from tasks.config import GreenlaneConfig, greenlane_home, load_config
+from tasks.config import load_ctx_config
 
 log = logging.getLogger("greenlane")
 
 QUEUES_ENV = "GREENLANE_QUEUES"
-WORKER_NAME_ENV = "GREENLANE_WORKER_NAME"
 POOL_PREFIX = "greenlane-benchmark-"  # the DAG files build the same names (they cannot import this package)
 
 
@@ -95,18 +97,15 @@ def live_workers(queues: list[str], wait_s: dict[str, float], poll_s: float = 3.
         time.sleep(poll_s)
 
 
-def plan_for_queue(ctx: dict, queue: str, dag_queues: list[str], jobs: list[dict] | None = None) -> list[dict]:
-    """The jobs (`{target, ...}`, default: every variant x target) that the DAG's task for `queue` runs.
+def plan_for_queue(ctx: dict, queue: str, dag_queues: list[str], jobs: list[dict]) -> list[dict]:
+    """Those of `jobs` (`{target, ...}`) that the DAG's task for `queue` runs.
 
     Under Celery: the jobs of the targets on `queue`, once a live worker consumes it (waiting up to their
     `worker_wait_s`); none, recorded as unserved, when no worker shows up. The task of the first queue also
     records the targets whose queue has no task in this DAG. Any other executor runs everything locally,
     so the first queue's task takes every job.
     """
-    from tasks.pipeline import load_ctx_config, plan_benchmarks
-
     cfg = load_ctx_config(ctx)
-    jobs = plan_benchmarks(ctx) if jobs is None else jobs
     first = queue == dag_queues[0]
     if not uses_celery():  # one machine runs everything: the queue decides nothing
         return list(jobs) if first else []
@@ -143,102 +142,8 @@ def record_unserved(ctx: dict, queue: str, unserved: dict[str, str]) -> None:
 
 
 def unserved_targets(ctx: dict) -> dict[str, str]:
+    """Target -> why it was not benchmarked, from every queue's `unserved-<queue>.json` of this run."""
     out = {}
     for path in sorted(Path(ctx["run_dir"]).glob("unserved-*.json")):
         out.update(json.loads(path.read_text()))
-    return out
-
-
-def result_files(ctx: dict) -> list[str]:
-    """The result files the benchmarks of this DAG run wrote (a failed or skipped one wrote none)."""
-    return sorted(str(p) for p in (Path(ctx["run_dir"]) / "results").glob("*/result.json"))
-
-
-def promote_available(ctx: dict) -> dict:
-    """Promote per target from whatever results exist; a target without its baseline result moves nothing."""
-    from tasks.pipeline import promote
-
-    return promote(ctx, result_files(ctx))
-
-
-def check_complete(ctx: dict) -> dict[str, str]:
-    """Raise if a served target is missing results (a benchmark failed); returns the unserved targets."""
-    from tasks.errors import GreenlaneError
-    from tasks.pipeline import _safe, plan_benchmarks
-
-    unserved = unserved_targets(ctx)
-    have = {Path(f).parent.name for f in result_files(ctx)}
-    missing = [f"{j['variant']}@{j['target']}" for j in plan_benchmarks(ctx)
-               if j["target"] not in unserved and _safe(f"{j['variant']}@{j['target']}") not in have]
-    for target, why in unserved.items():
-        log.warning("target %s was not benchmarked: %s", target, why)
-    if missing:
-        raise GreenlaneError(f"no result for {', '.join(missing)}: those benchmarks failed (see their task logs); "
-                             f"the other targets were promoted")
-    return unserved
-
-
-def worker_report() -> dict:
-    """What this machine is, as the worker running the task sees it (not what the config claims)."""
-    from tasks.carbon.detect import detect
-
-    found = detect()
-    return {
-        "hostname": socket.gethostname(),
-        "worker": os.environ.get(WORKER_NAME_ENV) or socket.gethostname(),
-        "cpu_model": found.cpu_model,
-        "gpus": list(found.gpu_names),
-        "jetson_model": found.jetson_model,
-        "detected_profile": found.hardware,
-        "detected_evidence": found.evidence,
-    }
-
-
-# --- DAG params -> config ---------------------------------------------------------------------------------
-
-GATE_PARAMS = ("max_accuracy_drop", "min_accuracy", "max_latency_p95_ms")
-
-
-def config_from_params(params: dict) -> GreenlaneConfig:
-    """The config a triggered run uses: the YAML, then the typed params, then the free-form `overrides`."""
-    base = load_config(params.get("config_path"), None)
-    raw = base.model_dump(mode="json")
-    if params.get("base_model"):
-        raw["base_model"] = params["base_model"]
-    if params.get("variants"):
-        raw["variants"] = list(params["variants"])
-    if params.get("targets"):  # replaces the config's targets: the form says exactly where the run goes
-        raw["targets"] = {name: dict(t) for name, t in params["targets"].items()}
-        if raw.get("default_target") not in raw["targets"]:
-            raw["default_target"] = next(iter(raw["targets"]))
-    if params.get("region"):
-        for target in raw["targets"].values():
-            target["region"] = params["region"]
-    for gate in GATE_PARAMS:
-        if params.get(gate) is not None:
-            raw.setdefault("gates", {})[gate] = params[gate]
-    from tasks.config import config_from_dict, parse_overrides
-
-    merged = _merge(raw, parse_overrides(params.get("overrides") or {}))
-    return config_from_dict(merged, origin="DAG params")
-
-
-def params_config_file(params: dict, dag_run_id: str) -> str:
-    """Validate the params and write the config they describe into the run directory; returns its path."""
-    import yaml
-
-    from tasks.pipeline import _safe
-
-    cfg = config_from_params(params)
-    run_dir = greenlane_home() / "runs" / _safe(dag_run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "params-config.yaml"
-    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    return str(path)
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out

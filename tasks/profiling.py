@@ -22,9 +22,8 @@ DEFAULT_GRID = {"tin": [16, 64, 256, 512], "tout": [8, 32, 128], "repeats": 1}
 
 def prepare_profile(params: dict, dag_run_id: str) -> dict:
     """Validate params and the grid, run `pipeline.prepare`, name the parent run; the ctx carries the grid."""
-    from tasks.config import EnergyGridConfig, load_config
+    from tasks.config import EnergyGridConfig, load_config, params_config_file
     from tasks.errors import GreenlaneError
-    from tasks.orchestration import params_config_file
     from tasks.pipeline import prepare
     from tasks.tracking import runs
 
@@ -39,13 +38,14 @@ def prepare_profile(params: dict, dag_run_id: str) -> dict:
     ctx = prepare(config_file, None, dag_run_id)
     runs.log_record(ctx["tracking_uri"], ctx["parent_run_id"], metrics={},
                     params={"grid_tin": grid["tin"], "grid_tout": grid["tout"], "grid_repeats": grid["repeats"]},
-                    tags={"greenlane.dag": "greenlane_energy_profile", "mlflow.runName": f"energy-profile {dag_run_id}"})
+                    tags={"greenlane.dag": "greenlane_energy_profile"})
+    runs.rename_run(ctx["tracking_uri"], ctx["parent_run_id"], f"energy-profile {dag_run_id}")
     return {**ctx, "grid": grid}
 
 
 def champion_jobs(ctx: dict) -> list[dict]:
     """One job per target that has a champion; the others are logged and left out."""
-    from tasks.pipeline import load_ctx_config
+    from tasks.config import load_ctx_config
     from tasks.tracking.queries import champion_report
 
     jobs = []
@@ -61,18 +61,17 @@ def champion_jobs(ctx: dict) -> list[dict]:
 
 def profile(ctx: dict, job: dict) -> str:
     """Sweep the grid on this worker for one champion, log the fitted models; returns the profile file."""
-    from tasks.config import EnergyGridConfig
+    from tasks import runtimes
+    from tasks.carbon.detect import worker_report
+    from tasks.config import EnergyGridConfig, load_ctx_config, safe_name
     from tasks.measurement import sweeps
     from tasks.measurement.benchmark import make_target_meter
-    from tasks import runtimes
-    from tasks.orchestration import worker_report
-    from tasks.pipeline import _safe, load_ctx_config
     from tasks.tracking import profiles
 
     cfg = load_ctx_config(ctx)
     tcfg = cfg.targets[job["target"]]
     label = f"{job['variant']}@{job['target']}"
-    out_dir = Path(ctx["run_dir"]) / "profiles" / _safe(label)
+    out_dir = Path(ctx["run_dir"]) / "profiles" / safe_name(label)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_dir = profiles.download_variant(ctx["tracking_uri"], job["run_id"], out_dir / "champion")
     grid = EnergyGridConfig(**ctx["grid"])
@@ -88,7 +87,7 @@ def profile(ctx: dict, job: dict) -> str:
     metrics = {k: v for k, v in fit.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for target, summary in fit["energy_model"].items():  # fit quality, and the coefficients in the target's unit
         metrics.update({f"{target}_{k}": summary[k] for k in ("r2", "cv_mdape", "min_prediction")})
-        metrics.update({f"{target}_coef_{_safe(term)}": c for term, c in zip(summary["terms"], summary["coefficients"])})
+        metrics.update({f"{target}_coef_{safe_name(term)}": c for term, c in zip(summary["terms"], summary["coefficients"])})
     record["run_id_profile"] = profiles.log_profile(
         ctx["tracking_uri"], ctx["experiment_id"], ctx["parent_run_id"], key=f"{ctx['dag_run_id']}/{label}/profile",
         run_name=f"{label} energy-profile", metrics=metrics,

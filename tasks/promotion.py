@@ -1,4 +1,4 @@
-"""Deciding which variant to promote on a target. Pure: numbers in, a Decision out.
+"""Deciding which variant to promote on a target. Pure: benchmark records in, a Decision out.
 
 Every variant of one target is checked against the gates; a missing or NaN
 metric fails its gate (fail closed). The accuracy-drop gate reads, by default,
@@ -12,14 +12,13 @@ Registry code acts on the Decision; nothing here touches MLflow.
 
 from __future__ import annotations
 
-import json
 import math
-from urllib.parse import quote
 from dataclasses import asdict, dataclass, field
 
 from tasks.config import GateConfig
 from tasks.errors import GreenlaneError
 from tasks.measurement import stats
+from tasks.measurement.record import BenchmarkRecord
 
 BASELINE = "baseline"
 
@@ -59,8 +58,8 @@ class Decision:
         return asdict(self)
 
 
-def _num(record: dict, key: str) -> float | None:
-    value = record.get(key)
+def _num(value) -> float | None:
+    """A figure as a float; None when missing, not a number or NaN (its gate then fails closed)."""
     if value is None:
         return None
     try:
@@ -76,18 +75,19 @@ def _gate(name: str, value: float | None, limit: float | None, ok) -> GateResult
     return GateResult(name, bool(ok(value, limit)), value, limit)
 
 
-def accuracy_drop(record: dict, baseline: dict) -> dict:
+def accuracy_drop(record: BenchmarkRecord, baseline: BenchmarkRecord) -> dict:
     """The variant's accuracy drop vs the baseline (positive = worse) and the paired-bootstrap 95% interval.
 
     The interval needs both records' per-example `correct` lists over the same examples; without them the
     bounds are None (and a gate on them fails closed).
     """
-    acc, base_acc = _num(record, "accuracy"), _num(baseline, "accuracy")
+    acc, base_acc = _num(record.quality.accuracy), _num(baseline.quality.accuracy)
     out = {"accuracy_drop": None if acc is None or base_acc is None else base_acc - acc,
            "accuracy_drop_ci95_lo": None, "accuracy_drop_ci95_hi": None}
-    if isinstance(record.get("correct"), list) and isinstance(baseline.get("correct"), list):
+    if record.quality.correct and baseline.quality.correct:
         try:
-            ci = stats.accuracy_delta_ci95(baseline, record)
+            ci = stats.accuracy_delta_ci95({"variant": baseline.variant, "correct": list(baseline.quality.correct)},
+                                           {"variant": record.variant, "correct": list(record.quality.correct)})
         except GreenlaneError:
             return out  # different example sets: no paired interval
         # delta = variant - baseline; the drop is its negation, so the bounds swap
@@ -95,45 +95,46 @@ def accuracy_drop(record: dict, baseline: dict) -> dict:
     return out
 
 
-def check(record: dict, baseline: dict, gates: GateConfig) -> Verdict:
+def check(record: BenchmarkRecord, baseline: BenchmarkRecord, gates: GateConfig) -> Verdict:
     """Apply every configured gate to one variant's record."""
     drop = accuracy_drop(record, baseline)
     if gates.accuracy_drop_bound == "ci95_upper":
         drop_gate, drop_value = "max_accuracy_drop_ci95_upper", drop["accuracy_drop_ci95_hi"]
     else:
         drop_gate, drop_value = "max_accuracy_drop", drop["accuracy_drop"]
+    carbon = _num(record.carbon.gco2e_per_1k_tokens) if record.carbon is not None else None
     results = [
-        _gate("min_accuracy", _num(record, "accuracy"), gates.min_accuracy, lambda v, lim: v >= lim),
+        _gate("min_accuracy", _num(record.quality.accuracy), gates.min_accuracy, lambda v, lim: v >= lim),
         _gate(drop_gate, drop_value, gates.max_accuracy_drop, lambda v, lim: v <= lim + 1e-12),
-        _gate("carbon_known", _num(record, "gco2e_per_1k_tokens"), None, lambda v, lim: v >= 0),
+        _gate("carbon_known", carbon, None, lambda v, lim: v >= 0),
     ]
     optional = [
-        ("max_latency_p95_ms", "latency_p95_ms", gates.max_latency_p95_ms, lambda v, lim: v <= lim),
-        ("max_memory_mb", "peak_memory_mb", gates.max_memory_mb, lambda v, lim: v <= lim),
-        ("min_top1_agreement", "top1_agreement", gates.min_top1_agreement, lambda v, lim: v >= lim),
+        ("max_latency_p95_ms", record.latency.latency_p95_ms, gates.max_latency_p95_ms, lambda v, lim: v <= lim),
+        ("max_memory_mb", record.memory.peak_memory_mb, gates.max_memory_mb, lambda v, lim: v <= lim),
+        ("min_top1_agreement", record.fidelity.top1_agreement, gates.min_top1_agreement, lambda v, lim: v >= lim),
     ]
-    results += [_gate(name, _num(record, key), limit, ok) for name, key, limit, ok in optional if limit is not None]
+    results += [_gate(name, _num(value), limit, ok) for name, value, limit, ok in optional if limit is not None]
     return Verdict(
-        variant=record["variant"],
+        variant=record.variant,
         passed=all(g.passed for g in results),
-        gco2e_per_1k_tokens=_num(record, "gco2e_per_1k_tokens"),
-        energy_source=str(record.get("energy_source", "unknown")),
+        gco2e_per_1k_tokens=carbon,
+        energy_source=record.energy.energy_source or "unknown",
         gates=results,
         accuracy_drop=drop,
     )
 
 
-def decide(results: list[dict], gates: GateConfig, target: str, expected: list[str] | None = None,
+def decide(results: list[BenchmarkRecord], gates: GateConfig, target: str, expected: list[str] | None = None,
            skipped: dict[str, str] | None = None) -> Decision:
     """Pick the champion for `target` from its benchmark records (one per variant). `skipped` variants (with
     the reason) were not benchmarked here on purpose; they are carried onto the decision, never promoted."""
     skipped = dict(skipped or {})
-    results = [r for r in results if r.get("target") == target and r["variant"] not in skipped]
-    names = [r["variant"] for r in results]
+    results = [r for r in results if r.target == target and r.variant not in skipped]
+    names = [r.variant for r in results]
     if expected is not None and sorted(set(expected) - set(names)):
         missing = ", ".join(sorted(set(expected) - set(names)))
         return Decision(target, None, f"results incomplete: no record for {missing}; nothing promoted", [], False, skipped)
-    baseline = next((r for r in results if r["variant"] == BASELINE), None)
+    baseline = next((r for r in results if r.variant == BASELINE), None)
     if baseline is None:
         return Decision(target, None, "no baseline result; nothing promoted", [], False, skipped)
     verdicts = [check(r, baseline, gates) for r in results]
@@ -145,7 +146,7 @@ def decide(results: list[dict], gates: GateConfig, target: str, expected: list[s
         return Decision(target, None, f"baseline failed its gates ({failed}); nothing promoted", verdicts, mixed, skipped)
     if not passing:
         return Decision(target, None, "no variant passed the gates; nothing promoted", verdicts, mixed, skipped)
-    acc = {r["variant"]: _num(r, "accuracy") or 0.0 for r in results}
+    acc = {r.variant: _num(r.quality.accuracy) or 0.0 for r in results}
     best = min(passing, key=lambda v: (v.gco2e_per_1k_tokens, -acc[v.variant], v.variant))
     reason = (
         f"{best.variant} has the lowest gco2e_per_1k_tokens ({best.gco2e_per_1k_tokens:.4g}) "
@@ -160,16 +161,14 @@ def _measured(source: str) -> bool:
     return not source.startswith("estimate:")
 
 
-def decision_markdown(summary: dict) -> str:
-    """The decision record a person reads: per target, every variant, every gate, and why the champion won."""
+def decision_markdown(summary: dict, compare_link: str | None = None) -> str:
+    """The decision record a person reads: per target, every variant, every gate, and why the champion won.
+    `compare_link` (built by tracking) opens the variants' runs side by side."""
     lines = [f"# greenlane decision for {summary['registered_model']} ({summary['dag_run_id']})", ""]
-    run_ids = [r["run_id"] for r in summary["results"] if r.get("run_id")]
-    if run_ids and summary.get("experiment_id"):
-        runs_param = quote(json.dumps(run_ids))
-        exp_param = quote(json.dumps([str(summary["experiment_id"])]))
-        lines += [f"[Compare all {len(run_ids)} variant runs side by side](#/compare-runs?runs={runs_param}"
-                  f"&experiments={exp_param})", ""]
-    results = {(r["variant"], r["target"]): r for r in summary["results"]}
+    if compare_link:
+        n = sum(1 for r in summary["results"] if r.get("run_id"))
+        lines += [f"[Compare all {n} variant runs side by side]({compare_link})", ""]
+    results = {(r.variant, r.target): r for r in map(BenchmarkRecord.from_dict, summary["results"])}
     for target, entry in summary["targets"].items():
         decision = entry["decision"]
         lines += [f"## target `{target}`", "", f"**{decision['reason']}**", ""]
@@ -179,17 +178,17 @@ def decision_markdown(summary: dict) -> str:
         lines += ["| variant | runtime | gCO2e/1k tok | energy J/1k tok | energy source | accuracy | drop vs baseline "
                   "[95% CI] | p95 ms | gates |", "|---|---|---|---|---|---|---|---|---|"]
         for v in sorted(decision["verdicts"], key=lambda v: (v["gco2e_per_1k_tokens"] is None, v["gco2e_per_1k_tokens"] or 0)):
-            r = results.get((v["variant"], target), {})
+            r = results[(v["variant"], target)]  # a verdict is made from a record
             gates = ", ".join(
                 f"{g['gate']} {'ok' if g['passed'] else 'FAIL'}" + (f" ({g['value']:.4g} vs {g['limit']})" if g["value"] is not None and g["limit"] is not None else "")
                 for g in v["gates"]
             )
             star = " (champion)" if v["variant"] == decision["champion"] else ""
             lines.append(
-                f"| {v['variant']}{star} | {r.get('runtime', 'transformers')} | {_fmt(v['gco2e_per_1k_tokens'])} | "
-                f"{_fmt(r.get('energy_j_per_1k_tokens'))} | "
-                f"{v['energy_source']} | {_fmt(r.get('accuracy'))} | {_drop(v.get('accuracy_drop') or {})} | "
-                f"{_fmt(r.get('latency_p95_ms'))} | {gates} |"
+                f"| {v['variant']}{star} | {r.runtime} | {_fmt(v['gco2e_per_1k_tokens'])} | "
+                f"{_fmt(r.energy.energy_j_per_1k_tokens)} | "
+                f"{v['energy_source']} | {_fmt(r.quality.accuracy)} | {_drop(v.get('accuracy_drop') or {})} | "
+                f"{_fmt(r.latency.latency_p95_ms)} | {gates} |"
             )
         for variant, why in (decision.get("skipped") or {}).items():
             lines.append(f"| {variant} | skipped: {why} | | | | | | | |")

@@ -18,14 +18,14 @@ from tasks.models import TUNING_RECORD
 log = logging.getLogger("greenlane")
 
 TRIGGER_KEYS = ("data_version", "git_sha")
-METADATA = "greenlane_variant.json"  # tasks.variants.METADATA
+
 TUNING = TUNING_RECORD  # the tuning's record (method, parameters, loss) in the tuned model's directory
 
 
 def prepare_retrain(params: dict, dag_run_id: str, asset_extras: list[dict] | None = None) -> dict:
     """Validate params (config and LoRA settings), run `pipeline.prepare`, record the trigger on the parent run."""
     from tasks.compression import validate_step
-    from tasks.orchestration import params_config_file
+    from tasks.config import params_config_file
     from tasks.pipeline import prepare
     from tasks.tracking import runs
 
@@ -42,25 +42,24 @@ def prepare_retrain(params: dict, dag_run_id: str, asset_extras: list[dict] | No
     runs.log_record(
         ctx["tracking_uri"], ctx["parent_run_id"], metrics={},
         params={**trigger, **{f"lora.{k}": v for k, v in lora.items()}},
-        tags={**trigger, "greenlane.dag": "greenlane_retrain", "mlflow.runName": f"retrain {dag_run_id}",
-              "triggered_by": "asset" if asset_extras else "conf"},
+        tags={**trigger, "greenlane.dag": "greenlane_retrain", "triggered_by": "asset" if asset_extras else "conf"},
     )
+    runs.rename_run(ctx["tracking_uri"], ctx["parent_run_id"], f"retrain {dag_run_id}")
     log.info("retrain %s: data_version=%s git_sha=%s", dag_run_id, trigger["data_version"], trigger["git_sha"])
     return {**ctx, **trigger, "lora": lora}
 
 
 def tune(ctx: dict) -> dict:
     """LoRA-tune the base on the task's train split; the returned ctx has the tuned model as its base."""
-    from tasks.config import VariantSpec
-    from tasks.pipeline import load_ctx_config
+    from tasks.config import VariantSpec, load_ctx_config
     from tasks.tracking import runs
-    from tasks.variants import build_variant
+    from tasks.variants import METADATA, build_variant
 
     cfg = load_ctx_config(ctx)
     out = Path(ctx["run_dir"]) / "tuned"
     spec = VariantSpec(name="lora-tuned", chain=[{"method": "lora", **ctx["lora"]}])
     log.info("LoRA-tuning %s on the %s train split", cfg.base_model, cfg.eval.task)
-    meta = build_variant(Path(ctx["base_dir"]), spec, out, base_model=cfg.base_model)
+    meta = build_variant(Path(ctx["base_dir"]), spec, out, base_model=cfg.base_model, task=cfg.eval.task)
     # The tuned model is a base, not a variant: the baseline variant is hard-linked from it and writes its own
     # metadata file, which must not be this one (a write through the link would rewrite both).
     (out / METADATA).replace(out / TUNING)

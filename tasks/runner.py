@@ -1,20 +1,39 @@
-"""Running a DAG in-process with embedded defaults: SQLite Airflow and SQLite MLflow under one home.
+"""Running a DAG with embedded defaults: SQLite Airflow and SQLite MLflow under one home.
 
-`airflow dag.test()` executes every task in this process, so one laptop runs
+`airflow dag.test()` executes every task in one process, so one laptop runs
 the same DAG a scheduler would. The Airflow home and its metadata DB live
 under the greenlane home and are migrated on first use.
+
+That process is a child of the caller, in a session of its own, so that
+cancelling is a first-class outcome: on SIGTERM or SIGINT the caller kills the
+child's whole process group at once (inside a task Airflow's own handler would
+only call `on_kill` and let the run go on to promote), then marks the DAG run
+and its unfinished tasks failed and the run's open MLflow runs KILLED, with the
+reason as the tag `greenlane.end_reason`, and raises `Cancelled` (exit 143 or
+130). A second signal during that clean-up exits at once and leaves the state
+as it is. The child dies with its caller (PR_SET_PDEATHSIG), so a killed
+`greenlane run` never leaves a DAG running on its own.
 """
 
 from __future__ import annotations
 
+import ctypes
+import datetime as dt
+import json
 import logging
 import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 from tasks.config import REPO_ROOT, greenlane_home
-from tasks.errors import GreenlaneError
+from tasks.errors import Cancelled, GreenlaneError
 
 DAGS_FOLDER = REPO_ROOT / "dags"
+log = logging.getLogger("greenlane")
 
 
 def airflow_env(home: Path) -> dict[str, str]:
@@ -67,11 +86,173 @@ def load_dag(dag_id: str):
     return dag
 
 
-def run_dag(dag_id: str, conf: dict) -> tuple[str, str]:
-    """Migrate if needed, run the DAG with `conf`; return (run_id, state)."""
-    configure_airflow()
-    migrate_db()
-    dag = load_dag(dag_id)
-    logging.getLogger("airflow").setLevel(logging.WARNING)
-    dagrun = dag.test(run_conf=conf)
-    return dagrun.run_id, str(dagrun.state)
+def dag_run_id(logical_date: dt.datetime) -> str:
+    """The run id dag.test gives a run whose logical date and run_after are both `logical_date`."""
+    return f"manual__{logical_date.isoformat()}"
+
+
+class ProgressHandler(logging.Handler):
+    """Prints each pipeline step as it happens, with the time since the run started (`t0`, time.monotonic())."""
+
+    def __init__(self, t0: float):
+        from rich.console import Console
+
+        super().__init__(logging.INFO)
+        self.console = Console(stderr=True, soft_wrap=True, width=150)  # width: logs and CI are not terminals
+        self.t0 = t0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.console.print(f"[dim]{time.monotonic() - self.t0:7.1f}s[/dim]  {record.getMessage()}")
+
+
+def show_progress(t0: float) -> None:
+    """Send the `greenlane` logger's steps to stderr, timed from `t0`."""
+    if not any(isinstance(h, ProgressHandler) for h in log.handlers):
+        log.setLevel(logging.INFO)
+        log.addHandler(ProgressHandler(t0))
+        log.propagate = False
+
+
+def run_dag(dag_id: str, conf: dict, progress_t0: float | None = None) -> tuple[str, str]:
+    """Migrate if needed, run the DAG with `conf` in a child process; return (run_id, state).
+
+    SIGTERM or SIGINT stops it (see the module docstring) and raises `Cancelled`.
+    """
+    home = configure_airflow()
+    logical_date = dt.datetime.now(dt.timezone.utc)
+    run_id = dag_run_id(logical_date)
+    with tempfile.TemporaryDirectory(prefix="greenlane-run-") as tmp:
+        result_file = Path(tmp) / "result.json"
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tasks.runner", dag_id, json.dumps(conf), logical_date.isoformat(),
+             str(result_file), str(os.getpid()), "" if progress_t0 is None else repr(progress_t0)],
+            cwd=Path.cwd(), start_new_session=True,  # its own process group: one killpg stops it and its children
+        )
+        signum = _wait_cancellable(child)
+        if signum is not None:
+            reason = f"cancelled: {signal.Signals(signum).name} to greenlane (pid {os.getpid()})"
+            _handle_second_signal()
+            closed, promoted = cancel_dag_run(home, dag_id, run_id, reason)
+            moved = (f"promoted before the signal: {', '.join(promoted)} (greenlane rollback undoes it)" if promoted
+                     else "nothing promoted")
+            raise Cancelled(signum, f"{reason}; DAG run {run_id} marked failed, {closed} MLflow run(s) marked "
+                                    f"KILLED, {moved}")
+        if not result_file.is_file():
+            raise GreenlaneError(f"DAG run {run_id} ended without a result (runner exit code {child.returncode}); "
+                                 f"see the output above")
+        result = json.loads(result_file.read_text())
+    if "error" in result:
+        raise GreenlaneError(result["error"])
+    return result["run_id"], result["state"]
+
+
+def _wait_cancellable(child: subprocess.Popen) -> int | None:
+    """Wait for `child`; on SIGTERM/SIGINT kill its process group at once and return the signal number.
+
+    While it waits it imports what the clean-up needs (Airflow's ORM, MLflow: seconds of imports), so a
+    cancel is not slowed by them.
+    """
+    received: list[int] = []
+
+    def on_signal(signum, frame):
+        if not received:
+            received.append(signum)
+            try:
+                os.killpg(child.pid, signal.SIGKILL)  # SIGKILL: Airflow's in-task SIGTERM handler would not stop
+            except ProcessLookupError:
+                pass
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        import airflow.models.dagrun  # noqa: F401  (see the docstring)
+        import tasks.tracking.cleanup  # noqa: F401
+
+        child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return received[0] if received else None
+
+
+def _handle_second_signal() -> None:
+    """During the clean-up, another SIGTERM/SIGINT exits at once (the state is left for the next run to close)."""
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, lambda signum, frame: os._exit(128 + signum))
+
+
+def cancel_dag_run(home: Path, dag_id: str, run_id: str, reason: str) -> tuple[int, list[str]]:
+    """Fail the DAG run and its unfinished tasks; mark its open MLflow runs KILLED.
+
+    Returns how many MLflow runs were closed and the aliases (`model@alias`) that point at this run's versions:
+    a signal that lands inside the promote task, the run's last few seconds, may find some already moved.
+    """
+    if (home / "airflow" / "airflow.db").is_file():  # absent: cancelled before Airflow created its DB
+        _fail_dag_run(dag_id, run_id, reason)
+    return kill_mlflow_runs(run_id, reason)
+
+
+def _fail_dag_run(dag_id: str, run_id: str, reason: str) -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with create_session() as session:
+            dagrun = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one_or_none()
+            if dagrun is None:  # cancelled before dag.test created it
+                return
+            for ti in dagrun.get_task_instances(session=session):
+                if ti.state not in State.finished:
+                    ti.state = TaskInstanceState.FAILED if ti.state is not None else TaskInstanceState.UPSTREAM_FAILED
+                    ti.end_date = dt.datetime.now(dt.timezone.utc)
+            dagrun.set_state(DagRunState.FAILED)
+            dagrun.note = reason  # shown on the run in the Airflow UI
+    except OperationalError as err:  # cancelled while the DB was being migrated: no DAG run in it yet
+        log.warning("could not mark DAG run %s failed: %s", run_id, err)
+
+
+def kill_mlflow_runs(run_id: str, reason: str) -> tuple[int, list[str]]:
+    """The DAG run's parent MLflow run and its children still RUNNING -> KILLED, tagged with the reason; and
+    the aliases that point at model versions of its runs."""
+    from tasks.config import load_ctx_config, run_dir
+    from tasks.tracking import cleanup
+
+    config_file = run_dir(run_id) / "config.json"
+    if not config_file.is_file():  # cancelled before the prepare task wrote it: no MLflow run exists yet
+        return 0, []
+    uri = load_ctx_config({"config_file": str(config_file)}).tracking_uri()
+    return cleanup.kill_dag_run(uri, run_id, reason)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: SIGKILL this process when the `greenlane` process that started it dies, even by SIGKILL."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's clean-up still kills the group on SIGTERM/SIGINT
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(137)
+
+
+def _child_main(dag_id: str, conf_json: str, logical_date: str, result_file: str, parent_pid: str,
+                progress_t0: str) -> int:
+    _die_with_parent(int(parent_pid))
+    if progress_t0:
+        show_progress(float(progress_t0))
+    try:
+        configure_airflow()
+        migrate_db()
+        dag = load_dag(dag_id)
+        logging.getLogger("airflow").setLevel(logging.WARNING)
+        when = dt.datetime.fromisoformat(logical_date)
+        dagrun = dag.test(run_conf=json.loads(conf_json), logical_date=when, run_after=when)
+        result = {"run_id": dagrun.run_id, "state": str(dagrun.state)}
+    except GreenlaneError as err:
+        result = {"error": str(err)}
+    Path(result_file).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(*sys.argv[1:]))

@@ -13,18 +13,24 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tasks.compression import QUANTIZED_OUTPUT, method_module, validate_step
-from tasks.config import VariantSpec
 from tasks.errors import GreenlaneError
 from tasks.models import dir_size_mb, is_model_file, param_count, replace_dir
 from tasks.runtimes import DEFAULT_RUNTIME
 
+if TYPE_CHECKING:  # annotations only: tasks.config imports this module to check chains, so no runtime import back
+    from tasks.config import VariantSpec
+
 METADATA = "greenlane_variant.json"
 
 
-def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: str) -> dict:
-    """Apply `spec.chain` to `base_dir`, write the variant to `out_dir`, return its metadata."""
+def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: str, task: str = "sentiment") -> dict:
+    """Apply `spec.chain` to `base_dir`, write the variant to `out_dir`, return its metadata.
+
+    `task` is the run's eval task (`eval.task`); a method that trains or calibrates (`USES_TASK`) gets it.
+    """
     check_variant(base_dir, spec)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -37,10 +43,13 @@ def build_variant(base_dir: Path, spec: VariantSpec, out_dir: Path, base_model: 
             cfg = validate_step(step.method, step.params, where=f"{spec.name}.chain[{i}]")
             step_out = work / f"step{i}-{step.method}"
             t_step = time.perf_counter()
-            facts = method_module(step.method).apply(current, cfg, step_out)
+            module = method_module(step.method)
+            extra = {"task": task} if getattr(module, "USES_TASK", False) else {}
+            facts = module.apply(current, cfg, step_out, **extra)
             if current != Path(base_dir):
                 _carry_artifacts(current, step_out)
-            steps.append({"method": step.method, "params": cfg.model_dump(), "wall_s": time.perf_counter() - t_step, **facts})
+            steps.append({"method": step.method, "params": cfg.model_dump(), "wall_s": time.perf_counter() - t_step,
+                          **({"task": task} if extra else {}), **facts})
             current = step_out
         final = work / "variant"
         if current == Path(base_dir):

@@ -11,7 +11,10 @@ from tasks.models import check_model_dir
 def test_a_model_that_needs_its_own_code_is_refused_before_loading(tmp_path):
     model = tmp_path / "custom"
     model.mkdir()
-    (model / "model.safetensors").write_bytes(b"")
+    from safetensors.numpy import save_file
+    import numpy as np
+
+    save_file({"w": np.zeros(2, dtype=np.float32)}, str(model / "model.safetensors"))  # check_model_dir reads its header
     (model / "config.json").write_text(json.dumps({"model_type": "my_arch", "auto_map": {"AutoConfig": "my.Cfg"}}))
     with pytest.raises(GreenlaneError, match=r"model type 'my_arch' is defined only by the repository's own Python code"):
         check_model_dir(model)

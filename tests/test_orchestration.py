@@ -1,51 +1,19 @@
-"""Queues, worker checks and routing, DAG params -> config, and what a worker reports about itself."""
+"""Queues, worker checks and routing of jobs to queues, and the completeness check that reads the unserved record."""
 
 import json
-import socket
 
 import pytest
 
 from tasks import orchestration
-from tasks.config import config_from_dict, load_config
+from tasks.config import config_from_dict
 from tasks.errors import GreenlaneError
+from tasks.pipeline import check_complete, plan_benchmarks
 
 
 def test_served_queues_always_include_default_once():
     assert orchestration.served_queues("") == ["default"]
     assert orchestration.served_queues("gpu, jetson,gpu,,default") == ["default", "gpu", "jetson"]
     assert orchestration.pool_name("gpu") == "greenlane-benchmark-gpu"
-
-
-def test_typed_params_then_overrides_make_the_config():
-    cfg = orchestration.config_from_params({
-        "variants": ["baseline", "bf16"], "region": "QC", "max_accuracy_drop": 0.05, "min_accuracy": None,
-        "targets": {"gpu": {"queue": "gpu", "hardware": "t4"}, "cpu": {}},
-        "overrides": {"gates.max_accuracy_drop": 0.03, "eval.limit": 7},
-    })
-    assert [v.name for v in cfg.variants] == ["baseline", "bf16"]
-    assert list(cfg.targets) == ["gpu", "cpu"]  # the form's targets replace the config's
-    assert cfg.targets["gpu"].queue == "gpu" and cfg.targets["cpu"].queue == "default"
-    assert {t.region for t in cfg.targets.values()} == {"QC"}
-    assert cfg.gates.max_accuracy_drop == 0.03 and cfg.eval.limit == 7  # free-form overrides come last
-    assert cfg.gates.min_accuracy == load_config().gates.min_accuracy  # None: the config's value
-    assert cfg.default_target == "cpu"
-
-
-def test_replaced_targets_without_the_default_pick_the_first():
-    cfg = orchestration.config_from_params({"targets": {"edge": {"queue": "edge"}}})
-    assert cfg.default_target == "edge"
-
-
-@pytest.mark.parametrize("params, field", [
-    ({"targets": {"x": {"queue": "two words"}}}, "targets.x.queue"),
-    ({"targets": {"x": {"worker_wait_s": -1}}}, "targets.x.worker_wait_s"),
-    ({"targets": {"x": {"region": "Atlantis"}}}, "targets.x.region"),
-    ({"variants": ["bf16"]}, "variants"),
-    ({"overrides": {"gates.min_accuracy": 2}}, "gates.min_accuracy"),
-])
-def test_bad_params_fail_naming_the_field(params, field):
-    with pytest.raises(GreenlaneError, match=field.replace(".", r"\.")):
-        orchestration.config_from_params(params)
 
 
 @pytest.fixture
@@ -68,9 +36,9 @@ def ctx(tmp_path):
 
 def test_without_celery_the_first_queue_runs_everything(ctx, monkeypatch):
     monkeypatch.setattr(orchestration, "uses_celery", lambda: False)
-    jobs = orchestration.plan_for_queue(ctx, "default", ["default", "gpu"])
+    jobs = orchestration.plan_for_queue(ctx, "default", ["default", "gpu"], plan_benchmarks(ctx))
     assert len(jobs) == 6 and {j["target"] for j in jobs} == {"cpu", "gpu", "lost"}
-    assert orchestration.plan_for_queue(ctx, "gpu", ["default", "gpu"]) == []
+    assert orchestration.plan_for_queue(ctx, "gpu", ["default", "gpu"], plan_benchmarks(ctx)) == []
     assert orchestration.unserved_targets(ctx) == {}
 
 
@@ -80,9 +48,9 @@ def test_under_celery_targets_go_to_their_queue_or_are_recorded_unserved(ctx, mo
     monkeypatch.setattr(orchestration, "uses_celery", lambda: True)
     monkeypatch.setattr(orchestration, "celery_queues", lambda: {"default": ["w-default@host"]})
     monkeypatch.setattr(orchestration.time, "sleep", lambda s: None)
-    default = orchestration.plan_for_queue(ctx, "default", ["default", "gpu"])
+    default = orchestration.plan_for_queue(ctx, "default", ["default", "gpu"], plan_benchmarks(ctx))
     assert sorted((j["variant"], j["target"]) for j in default) == [("baseline", "cpu"), ("bf16", "cpu")]
-    assert orchestration.plan_for_queue(ctx, "gpu", ["default", "gpu"]) == []  # no worker on gpu within 0.2 s
+    assert orchestration.plan_for_queue(ctx, "gpu", ["default", "gpu"], plan_benchmarks(ctx)) == []  # no worker on gpu within 0.2 s
     unserved = orchestration.unserved_targets(ctx)
     assert unserved["gpu"].startswith("no worker for queue gpu")
     assert unserved["lost"].startswith("no worker for queue nowhere") and "GREENLANE_QUEUES" in unserved["lost"]
@@ -105,17 +73,10 @@ def test_check_complete_names_missing_results_but_not_unserved_targets(ctx):
         (Path(ctx["run_dir"]) / "results" / name / "result.json").write_text("{}")
     (Path(ctx["run_dir"]) / "unserved-default.json").write_text(json.dumps({"lost": "no worker for queue nowhere"}))
     with pytest.raises(GreenlaneError, match=r"no result for bf16@gpu: "):
-        orchestration.check_complete(ctx)
+        check_complete(ctx)
     (Path(ctx["run_dir"]) / "results" / "bf16@gpu").mkdir()
     (Path(ctx["run_dir"]) / "results" / "bf16@gpu" / "result.json").write_text("{}")
-    assert orchestration.check_complete(ctx) == {"lost": "no worker for queue nowhere"}
-
-
-def test_worker_reports_this_machine(monkeypatch):
-    monkeypatch.setenv("GREENLANE_WORKER_NAME", "worker-a")
-    report = orchestration.worker_report()
-    assert report["worker"] == "worker-a" and report["hostname"] == socket.gethostname()
-    assert report["cpu_model"] and report["detected_profile"] == "cpu" and report["gpus"] == []
+    assert check_complete(ctx) == {"lost": "no worker for queue nowhere"}
 
 
 def test_benchmark_order_is_a_seeded_shuffle_of_every_variant_x_target(tmp_path):

@@ -11,6 +11,7 @@ FAST = {"eval.limit": 4, "eval.perplexity_tokens": 32, "benchmark.prompts": 2, "
 
 def test_rerunning_every_task_of_a_dag_run_reuses_runs_and_versions(tiny_dir, tmp_path, monkeypatch):
     from tasks import pipeline
+    from tasks.tracking import registry
 
     monkeypatch.setenv("GREENLANE_HOME", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -37,8 +38,8 @@ def test_rerunning_every_task_of_a_dag_run_reuses_runs_and_versions(tiny_dir, tm
     by_variant = {v.tags["variant"]: str(v.version) for v in versions}
     champion = c.get_model_version_by_alias(ctx1["registered_model"], "champion-cpu")
     assert champion.tags["variant"] == champions2["cpu"]  # the second pass re-measured, so it decides
-    previous = c.get_registered_model(ctx1["registered_model"]).tags.get("previous-champion-cpu")
-    if champions1 == champions2:  # the same version promoted twice: no "previous" pointing at itself
-        assert previous is None
+    history = registry.champion_history(ctx1["tracking_uri"], ctx1["registered_model"], "cpu")
+    if champions1 == champions2:  # the same version promoted twice: no history entry pointing at itself
+        assert history == []
     else:  # bf16 and baseline are close on the tiny model: a re-measurement may flip them
-        assert previous == by_variant[champions1["cpu"]]
+        assert history == [by_variant[champions1["cpu"]]]

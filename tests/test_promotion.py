@@ -1,6 +1,8 @@
-"""promotion.decide on tables of numbers: pure, no MLflow."""
+"""promotion.decide on tables of numbers (benchmark records built by tests/records.py): pure, no MLflow."""
 
 import math
+
+from records import make_record
 
 from tasks.config import GateConfig
 from tasks.promotion import decide
@@ -9,9 +11,8 @@ from tasks.promotion import decide
 GATES = GateConfig(max_accuracy_drop=0.01, min_accuracy=0.5, max_latency_p95_ms=1000, accuracy_drop_bound="point")
 
 
-def rec(variant, g, acc, p95=500.0, target="cpu", source="estimate:codecarbon-cpu-load"):
-    return {"variant": variant, "target": target, "gco2e_per_1k_tokens": g, "accuracy": acc,
-            "latency_p95_ms": p95, "energy_source": source}
+def rec(variant, g, acc, p95=500.0, target="cpu", source="estimate:codecarbon-cpu-load", **kw):
+    return make_record(variant, g, acc, p95, target=target, source=source, **kw)
 
 
 def test_lowest_carbon_passing_variant_wins():
@@ -76,7 +77,7 @@ def test_decision_markdown_lists_every_variant_and_gate():
 
     rows = [rec("baseline", 1.0, 0.80), rec("bf16", 0.6, 0.80), rec("nf4", 0.3, 0.70)]
     d = decide(rows, GATES, "cpu")
-    md = decision_markdown({"registered_model": "m", "dag_run_id": "r1", "results": rows,
+    md = decision_markdown({"registered_model": "m", "dag_run_id": "r1", "results": [r.to_dict() for r in rows],
                             "targets": {"cpu": {"decision": asdict(d), "promoted": None}}})
     assert "bf16 (champion)" in md and "max_accuracy_drop FAIL" in md and md.count("\n| ") == 4
 
@@ -87,9 +88,7 @@ CI_GATES = GateConfig(max_accuracy_drop=0.02, min_accuracy=0.5)
 
 
 def scored(variant, g, correct, **kw):
-    r = rec(variant, g, sum(correct) / len(correct), **kw)
-    r["correct"] = correct
-    return r
+    return rec(variant, g, sum(correct) / len(correct), correct=correct, **kw)
 
 
 def test_same_accuracy_by_luck_fails_the_confidence_bound():
@@ -121,10 +120,10 @@ def test_confidence_bound_without_per_example_scores_fails_closed():
 
 def test_memory_and_fidelity_gates():
     gates = GateConfig(max_accuracy_drop=0.05, accuracy_drop_bound="point", max_memory_mb=7000, min_top1_agreement=0.9)
-    rows = [rec("baseline", 1.0, 0.8) | {"peak_memory_mb": 6000, "top1_agreement": 1.0},
-            rec("big", 0.2, 0.8) | {"peak_memory_mb": 9000, "top1_agreement": 0.99},
-            rec("drifted", 0.3, 0.8) | {"peak_memory_mb": 900, "top1_agreement": 0.7},
-            rec("unknown", 0.1, 0.8) | {"top1_agreement": 0.95}]
+    rows = [rec("baseline", 1.0, 0.8, peak_memory_mb=6000, top1_agreement=1.0),
+            rec("big", 0.2, 0.8, peak_memory_mb=9000, top1_agreement=0.99),
+            rec("drifted", 0.3, 0.8, peak_memory_mb=900, top1_agreement=0.7),
+            rec("unknown", 0.1, 0.8, peak_memory_mb=None, top1_agreement=0.95)]
     d = decide(rows, gates, "cpu")
     failed = {v.variant: [g.gate for g in v.gates if not g.passed] for v in d.verdicts}
     assert failed == {"baseline": [], "big": ["max_memory_mb"], "drifted": ["min_top1_agreement"], "unknown": ["max_memory_mb"]}
@@ -150,12 +149,28 @@ def test_skipped_variants_are_carried_onto_the_decision_and_never_promoted():
     from tasks.config import GateConfig
     from tasks.promotion import decide, decision_markdown
 
-    base = {"variant": "baseline", "target": "gpu", "accuracy": 0.7, "gco2e_per_1k_tokens": 1.0, "energy_source": "nvml"}
-    onnx = {**base, "variant": "onnx-int4", "gco2e_per_1k_tokens": 0.1}  # a stray record of a skipped variant
+    base = rec("baseline", 1.0, 0.7, target="gpu", source="nvml")
+    onnx = rec("onnx-int4", 0.1, 0.7, target="gpu", source="nvml")  # a stray record of a skipped variant
     skipped = {"onnx-int4": "runs in onnxruntime-genai, which target gpu does not serve"}
     decision = decide([base, onnx], GateConfig(max_accuracy_drop=1.0, accuracy_drop_bound="point"), "gpu",
                       expected=["baseline"], skipped=skipped)
     assert decision.champion == "baseline" and decision.skipped == skipped
-    summary = {"registered_model": "m", "dag_run_id": "r", "results": [base],
+    summary = {"registered_model": "m", "dag_run_id": "r", "results": [base.to_dict()],
                "targets": {"gpu": {"decision": decision.to_dict(), "promoted": None}}}
     assert "| onnx-int4 | skipped: runs in onnxruntime-genai" in decision_markdown(summary)
+
+
+def test_gates_read_the_records_parts():
+    from dataclasses import replace
+
+    base, bf16 = rec("baseline", 1.0, 0.8), rec("bf16", 0.5, 0.8)
+    assert decide([base, bf16], GATES, "cpu").champion == "bf16"
+    slow = replace(bf16, latency=replace(bf16.latency, latency_p95_ms=5000.0))
+    d = decide([base, slow], GATES, "cpu")
+    assert d.champion == "baseline"
+    assert [g.gate for v in d.verdicts if v.variant == "bf16" for g in v.gates if not g.passed] == ["max_latency_p95_ms"]
+    # no carbon part (the pipeline adds it after the benchmark): the carbon gate fails closed
+    d = decide([base, replace(bf16, carbon=None)], GATES, "cpu")
+    verdict = next(v for v in d.verdicts if v.variant == "bf16")
+    assert d.champion == "baseline" and verdict.gco2e_per_1k_tokens is None
+    assert [g.gate for g in verdict.gates if not g.passed] == ["carbon_known"]

@@ -1,8 +1,10 @@
 """greenlane_retrain's and greenlane_energy_profile's prepare steps: the trigger recorded, bad settings refused
 before any work (a stand-in model directory: nothing is loaded or trained here)."""
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
+from safetensors.numpy import save_file
 
 from tasks import profiling, retrain
 from tasks.errors import GreenlaneError
@@ -14,7 +16,8 @@ def params(tmp_path, monkeypatch):
     model = tmp_path / "stand-in"
     model.mkdir()
     (model / "config.json").write_text("{}")
-    (model / "model.safetensors").write_bytes(b"")
+    # a real (one-number) safetensors header: models.check_model_dir reads it
+    save_file({"w": np.zeros(1, dtype=np.float32)}, str(model / "model.safetensors"))
     return {"base_model": str(model), "variants": ["baseline"]}
 
 

@@ -6,19 +6,24 @@
 - CPU: `model name` (x86) or `Hardware`/`Processor` (Arm) from `/proc/cpuinfo` -> the `cpu` profile.
 
 `root` and `gpu_names` are parameters so tests replay recorded files and NVML answers. Detection
-never guesses: a Jetson or GPU without a profile gives `hardware=None` and says why.
+never guesses: a Jetson or GPU without a profile gives `hardware=None` and says why. `worker_report`
+is what a worker records about itself next to each benchmark and profile.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from tasks.errors import GreenlaneError
+from tasks.measurement.machine import read_cpu_model  # shared with the benchmark record
 
 JETSON_MODEL_FILES = ("proc/device-tree/model", "sys/firmware/devicetree/base/model")
+WORKER_NAME_ENV = "GREENLANE_WORKER_NAME"  # the name a worker reports (docker-compose sets it); default: hostname
 
 # Regexes over the lower-cased NVML name / device-tree model; first match wins.
 GPU_PATTERNS = (
@@ -51,22 +56,6 @@ def read_jetson_model(root: str | Path = "/") -> str | None:
             text = path.read_bytes().split(b"\0", 1)[0].decode("utf-8", "replace").strip()
             if text:
                 return text
-    return None
-
-
-def read_cpu_model(root: str | Path = "/") -> str | None:
-    path = Path(root) / "proc" / "cpuinfo"
-    if not path.is_file():
-        return None
-    fields: dict[str, str] = {}
-    for line in path.read_text(errors="replace").splitlines():
-        key, sep, value = line.partition(":")
-        if sep and value.strip():
-            fields.setdefault(key.strip().lower(), value.strip())
-    for key in ("model name", "hardware", "processor", "cpu model"):
-        # on Arm, `processor` is the core index ("0"): not a model
-        if key in fields and not fields[key].isdigit():
-            return fields[key]
     return None
 
 
@@ -133,3 +122,17 @@ def detect_profile(root: str | Path = "/", gpu_names: Callable[[], list[str]] = 
     if found.hardware is None:
         raise GreenlaneError(f"cannot detect a hardware profile: {found.evidence}; see `greenlane carbon --list`")
     return found.hardware
+
+
+def worker_report(root: str | Path = "/", gpu_names: Callable[[], list[str]] = nvml_gpu_names) -> dict:
+    """What this machine is, as the worker running the task sees it (not what the config claims)."""
+    found = detect(root, gpu_names)
+    return {
+        "hostname": socket.gethostname(),
+        "worker": os.environ.get(WORKER_NAME_ENV) or socket.gethostname(),
+        "cpu_model": found.cpu_model,
+        "gpus": list(found.gpu_names),
+        "jetson_model": found.jetson_model,
+        "detected_profile": found.hardware,
+        "detected_evidence": found.evidence,
+    }

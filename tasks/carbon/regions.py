@@ -106,24 +106,27 @@ def read_hourly_csv(path: str | Path) -> list[tuple[datetime, float]]:
     path = Path(path)
     if not path.is_file():
         raise GreenlaneError(f"hourly intensity CSV {str(path)!r} does not exist")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"timestamp", "gco2e_per_kwh"} - set(reader.fieldnames or [])
-        if missing:
-            raise GreenlaneError(
-                f"{path}: missing column(s) {', '.join(sorted(missing))}; "
-                f"expected a header `timestamp,gco2e_per_kwh`, got {reader.fieldnames}"
-            )
-        rows = []
-        for line, rec in enumerate(reader, start=2):
-            try:
-                ts = datetime.fromisoformat(rec["timestamp"].strip())
-                ci = float(rec["gco2e_per_kwh"])
-            except (ValueError, AttributeError) as err:
-                raise GreenlaneError(f"{path}:{line}: cannot read {rec!r}: {err}") from None
-            if not ci >= 0:
-                raise GreenlaneError(f"{path}:{line}: gco2e_per_kwh must be >= 0, got {ci}")
-            rows.append((ts, ci))
+    try:  # utf-8 and csv.Error: a binary file fails with one line, not a traceback
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = {"timestamp", "gco2e_per_kwh"} - set(reader.fieldnames or [])
+            if missing:
+                raise GreenlaneError(
+                    f"{path}: missing column(s) {', '.join(sorted(missing))}; "
+                    f"expected a header `timestamp,gco2e_per_kwh`, got {reader.fieldnames}"
+                )
+            rows = []
+            for line, rec in enumerate(reader, start=2):
+                try:
+                    ts = datetime.fromisoformat(rec["timestamp"].strip())
+                    ci = float(rec["gco2e_per_kwh"])
+                except (ValueError, AttributeError, TypeError) as err:  # TypeError: a short row's missing cell
+                    raise GreenlaneError(f"{path}:{line}: cannot read {rec!r}: {err}") from None
+                if not 0 <= ci < float("inf"):  # NaN fails the comparison too
+                    raise GreenlaneError(f"{path}:{line}: gco2e_per_kwh must be >= 0, got {ci} (and finite)")
+                rows.append((ts, ci))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise GreenlaneError(f"{path} is not a UTF-8 text CSV ({type(err).__name__}: {err})") from None
     if not rows:
         raise GreenlaneError(f"{path}: no rows after the header")
     return rows

@@ -47,7 +47,7 @@ class Option:
                 busy_s_per_1k_tokens=float(raw["busy_s_per_1k_tokens"]),
                 energy_source=str(raw["energy_source"]),
             )
-        except ValueError as err:
+        except (ValueError, TypeError) as err:  # TypeError: a JSON list or object where a number belongs
             raise GreenlaneError(f"{where}: {err}") from None
 
 
@@ -56,17 +56,20 @@ def read_options(path: str | Path) -> list[Option]:
     path = Path(path)
     if not path.is_file():
         raise GreenlaneError(f"options file {str(path)!r} does not exist")
-    if path.suffix.lower() == ".json":
-        try:
-            raw = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise GreenlaneError(f"{path}: not valid JSON ({err})") from None
-        if not isinstance(raw, list):
-            raise GreenlaneError(f"{path}: expected a JSON list of option objects")
-        return [Option.from_dict(r, f"{path}[{i}]") for i, r in enumerate(raw)]
-    if path.suffix.lower() == ".csv":
-        with open(path, newline="") as f:
-            return [Option.from_dict(r, f"{path}:{i}") for i, r in enumerate(csv.DictReader(f), start=2)]
+    try:  # utf-8 and csv.Error: a binary file fails with one line, not a traceback
+        if path.suffix.lower() == ".json":
+            try:
+                raw = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as err:
+                raise GreenlaneError(f"{path}: not valid JSON ({err})") from None
+            if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+                raise GreenlaneError(f"{path}: expected a JSON list of option objects")
+            return [Option.from_dict(r, f"{path}[{i}]") for i, r in enumerate(raw)]
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="", encoding="utf-8") as f:
+                return [Option.from_dict(r, f"{path}:{i}") for i, r in enumerate(csv.DictReader(f), start=2)]
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise GreenlaneError(f"{path} is not UTF-8 text ({type(err).__name__}: {err})") from None
     raise GreenlaneError(f"{path}: options file must end in .json or .csv")
 
 

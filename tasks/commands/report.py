@@ -42,9 +42,8 @@ def handle(args) -> int:
     result = build(collected, out, work, args.objective)
     run_id = collected["run"]["run_id"]
     if not args.no_log:
-        for png in result["pngs"]:
-            runs.client(uri).log_artifact(run_id, str(png), "report")
-        runs.client(uri).log_artifact(run_id, str(result["html"]), "report")
+        for path in [*result["pngs"], result["html"]]:
+            runs.log_artifact_file(uri, run_id, path, "report")
     summary = {"html": str(result["html"]), "pngs": [str(p) for p in result["pngs"]], "run_id": run_id,
                "logged_to_mlflow": not args.no_log}
     if args.json:

@@ -1,13 +1,15 @@
-"""What the training and calibrating methods share: their data, one training loop, the loss curve.
+"""What the training and calibrating methods share: their data, one training loop (transformers' Trainer),
+the loss curve.
 
-All data comes from the task's train split; the eval split and the held-out
-perplexity text never reach a variant. Two kinds of rows:
-- task rows: the example written exactly as the evaluation writes it,
-  `format_example(text)` + " <label>", with the loss on the answer only;
-- chat rows: the model's own answers, as a chat assistant, to instructions
-  about train-split reviews (summarise, reply, weigh up). They are general
-  assistant text, so distillation and calibration see more than the task's
-  one-word answers; they carry no task labels.
+All data comes from the eval task's train split (`tasks.evaltasks`, the same task object the
+accuracy figure reads); the eval split and the held-out perplexity text never reach a variant.
+Two kinds of rows:
+- task rows: the example written exactly as the evaluation writes it, `task.prompt(row)` + " "
+  + its answer, with the loss on the answer only;
+- chat rows: the model's own answers, as a chat assistant, to the task's `chat_instructions`
+  about train-split texts (for sentiment: summarise, reply, weigh up a review). They are general
+  assistant text, so distillation and calibration see more than the task's short answers; they
+  carry no task labels.
 """
 
 from __future__ import annotations
@@ -18,36 +20,35 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from tasks.measurement.accuracy import format_example, load_split
+from tasks.evaltasks import DEFAULT_TASK, EvalTask, get
 
 IGNORE = -100  # label id that cross-entropy skips
-CHAT_INSTRUCTIONS = (
-    "Summarize this customer review in one sentence.",
-    "Write a short, polite reply from the shop to this customer review.",
-    "What did the customer like and dislike in this review?",
-)
 
 Row = tuple[list[int], list[int]]  # (input ids, labels)
 
 
-def task_rows(tokenizer, max_length: int, task: str = "sentiment") -> list[Row]:
+def task_rows(tokenizer, max_length: int, task: str | EvalTask = DEFAULT_TASK) -> list[Row]:
     """One row per train example; the labels score only the answer tokens."""
+    task = get(task)
     rows = []
-    for r in load_split(task, "train"):
-        p = tokenizer(format_example(r["text"]))["input_ids"][: max_length - 1]
-        a = tokenizer(f" {r['label']}", add_special_tokens=False)["input_ids"][: max_length - len(p)]
+    for r in task.rows("train"):
+        p = tokenizer(task.prompt(r))["input_ids"][: max_length - 1]
+        a = tokenizer(f" {task.answer(r)}", add_special_tokens=False)["input_ids"][: max_length - len(p)]
         rows.append((p + a, [IGNORE] * len(p) + a))
     return rows
 
 
-def chat_rows(model, tokenizer, samples: int, max_new_tokens: int = 48, task: str = "sentiment") -> list[Row]:
-    """`samples` chat transcripts: an instruction about a train review, and the model's greedy answer."""
+def chat_rows(model, tokenizer, samples: int, max_new_tokens: int = 48,
+              task: str | EvalTask = DEFAULT_TASK) -> list[Row]:
+    """`samples` chat transcripts: an instruction about a train-split text, and the model's greedy answer."""
     import torch
 
-    texts = [r["text"] for r in load_split(task, "train")][-samples:]  # the task rows' few-shot examples come first
+    task = get(task)
+    instructions = task.spec.chat_instructions
+    texts = [str(r[task.text_field]) for r in task.rows("train")][-samples:]  # few-shot rows come first
     prompts = [
         tokenizer.apply_chat_template(
-            [{"role": "user", "content": f"{CHAT_INSTRUCTIONS[i % len(CHAT_INSTRUCTIONS)]}\n\n{text}"}],
+            [{"role": "user", "content": f"{instructions[i % len(instructions)]}\n\n{text}"}],
             add_generation_prompt=True, tokenize=True, return_dict=False,
         )
         for i, text in enumerate(texts)
@@ -71,11 +72,12 @@ def chat_rows(model, tokenizer, samples: int, max_new_tokens: int = 48, task: st
 
 
 def calibration_batches(tokenizer, samples: int, chat: list[Row] = (), seq_len: int = 128,
-                        task: str = "sentiment") -> list:
+                        task: str | EvalTask = DEFAULT_TASK) -> list:
     """Task examples joined into one token stream cut into [1, seq_len] chunks, plus each chat row (no padding)."""
     import torch
 
-    text = "\n\n".join(format_example(r["text"]) + f" {r['label']}" for r in load_split(task, "train")[:samples])
+    task = get(task)
+    text = "\n\n".join(task.solved(r) for r in task.rows("train")[:samples])
     ids = tokenizer(text, return_tensors="pt")["input_ids"][0]
     chunks = [ids[i : i + seq_len].unsqueeze(0) for i in range(0, len(ids) - 1, seq_len)]
     return chunks + [torch.tensor([row_ids]) for row_ids, _ in chat]
@@ -109,42 +111,70 @@ def batches(rows: list[Row], tokenizer, batch_size: int, seed: int) -> Iterator[
 
 
 def _pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    from tasks.runtimes.base import pad_id
+
+    return pad_id(tokenizer)
 
 
 def train(
-    params: list,
+    model,
     loss_fn: Callable[[dict], tuple],
     batches: Iterator[dict],
     steps: int,
     lr: float,
     desc: str,
 ) -> tuple[dict, list[dict]]:
-    """AdamW with linear warm-up and decay; `loss_fn(batch) -> (loss, {part: value})`.
+    """transformers' `Trainer` over `model`'s trainable parameters; `loss_fn(batch) -> (loss, {part: value})`.
 
-    Shows a progress bar; returns summary facts for the variant metadata and
-    the per-step history (for `write_loss_curve`).
+    AdamW with linear warm-up over the first 10% of steps then linear decay, gradients clipped at norm 1.0, on
+    the CPU (where variants are built). Shows a progress bar; returns summary facts for the variant metadata
+    and the per-step history (for `write_loss_curve`). It takes the same steps as the plain loop it replaced
+    (equal losses; benchmarks/trainer_vs_loop.py measures both).
     """
-    import torch
-    from tqdm.auto import tqdm
+    import tempfile
 
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     warmup = max(1, steps // 10)
+    # Our own schedule rather than the Trainer's "linear", whose first step runs at lr 0.
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warmup, (steps - s) / max(1, steps - warmup)))
-    history = []
+    history: list[dict] = []
+    step_loss: dict = {}
     t0 = time.perf_counter()
-    bar = tqdm(range(steps), desc=desc, unit="step")
-    for step, batch in zip(bar, batches):
-        loss, parts = loss_fn(batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        history.append({"step": step + 1, "loss": loss.item(), **{k: float(v) for k, v in parts.items()},
-                        "lr": sched.get_last_lr()[0], "elapsed_s": time.perf_counter() - t0})
-        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
-    bar.close()
+
+    class Loop(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss, parts = loss_fn(inputs)
+            step_loss.update(loss=loss.item(), **{k: float(v) for k, v in parts.items()})
+            return loss
+
+    class History(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 0:  # the Trainer reseeds and its data loader draws from the global generator:
+                torch.set_rng_state(rng)  # the caller's seed keeps deciding dropout, as in a plain loop
+
+        def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
+            history.append({"step": state.global_step, **step_loss, "lr": lr_scheduler.get_last_lr()[0],
+                            "elapsed_s": time.perf_counter() - t0})
+
+    class Batches(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return batches
+
+    rng = torch.get_rng_state()
+    with tempfile.TemporaryDirectory(prefix="greenlane-train-") as out:
+        args = TrainingArguments(
+            output_dir=out, max_steps=steps, max_grad_norm=1.0, per_device_train_batch_size=1, use_cpu=True,
+            logging_strategy="no", save_strategy="no", report_to="none", remove_unused_columns=False,
+            dataloader_num_workers=0, run_name=desc,
+        )
+        # Batches arrive padded and grouped by length (`batches`); the loader passes each one through whole.
+        trainer = Loop(model=model, args=args, train_dataset=Batches(), data_collator=lambda items: items[0],
+                       optimizers=(opt, sched), callbacks=[History()])
+        trainer.train()
     window = max(1, min(10, len(history) // 4))
     facts = {
         "train_steps": len(history),

@@ -2,8 +2,8 @@
 
 The student is the input model with its least influential decoder layers
 removed (the same block-influence measure `prune` uses). It is trained on the
-task's train split and on the teacher's own chat answers about train-split
-reviews (general assistant text; KL term only) with
+train split of the run's eval task and on the teacher's own chat answers about
+train-split texts (general assistant text; KL term only) with
 
     loss = (1 - task_weight) * T^2 * KL(teacher_T || student_T)  +  task_weight * CE(answer)
 
@@ -24,7 +24,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.evaltasks import DEFAULT_TASK, EvalTask
+
 ARTIFACTS = "distill"
+USES_TASK = True  # apply() takes `task`, the run's eval task: its train split and chat instructions are the data
 
 
 class Config(BaseModel):
@@ -47,7 +50,7 @@ class Config(BaseModel):
     max_length: int = Field(96, ge=8)
     """Tokens per task example at most (a train-split review with its answer is ~30-50; chat rows are ~70-130)."""
     chat_samples: int = Field(64, ge=0)
-    """Chat answers the teacher writes about train-split reviews, added to the training data (KL term
+    """Chat answers the teacher writes about train-split texts, added to the training data (KL term
     only), so the student learns the teacher's general assistant behaviour, not only the task (0: none)."""
     calibration_samples: int = Field(128, ge=1)
     """Train-split examples used (with the chat answers) to choose which layers the student keeps."""
@@ -62,7 +65,7 @@ def check(in_dir: Path, cfg: Config) -> None:
     check_layer_ratio(in_dir, cfg.layer_ratio, "distill.layer_ratio")
 
 
-def apply(in_dir: Path, cfg: Config, out_dir: Path) -> dict:
+def apply(in_dir: Path, cfg: Config, out_dir: Path, task: str | EvalTask = DEFAULT_TASK) -> dict:
     import torch
 
     from tasks.compression import prune
@@ -73,18 +76,17 @@ def apply(in_dir: Path, cfg: Config, out_dir: Path) -> dict:
     teacher_dir, teacher_label = _teacher_dir(Path(in_dir), cfg.teacher)
     teacher, _ = load_model(teacher_dir)
     student, tokenizer = load_model(in_dir)
-    chat = chat_rows(teacher, tokenizer, cfg.chat_samples) if cfg.chat_samples else []
+    chat = chat_rows(teacher, tokenizer, cfg.chat_samples, task=task) if cfg.chat_samples else []
     layers_before = student.config.num_hidden_layers
     dropped = []
     if cfg.layer_ratio:
-        calib = calibration_batches(tokenizer, cfg.calibration_samples, chat)
+        calib = calibration_batches(tokenizer, cfg.calibration_samples, chat, task=task)
         dropped = prune.least_influential(prune.layer_influence(student, calib), int(layers_before * cfg.layer_ratio))
         prune.drop_layers(student, dropped)
 
     # The embedding (tied to the LM head) is a fifth of SmolLM2; freezing it keeps the vocabulary
     # geometry the teacher's logits assume and saves its gradients and optimizer state.
     student.get_input_embeddings().weight.requires_grad_(False)
-    params = [p for p in student.parameters() if p.requires_grad]
     student.train()
     temp = cfg.temperature
 
@@ -107,8 +109,8 @@ def apply(in_dir: Path, cfg: Config, out_dir: Path) -> dict:
         loss = (1 - cfg.task_weight) * kl + cfg.task_weight * task
         return loss, {"kl": kl.detach(), "task": task.detach()}
 
-    data = batches(task_rows(tokenizer, cfg.max_length) + chat, tokenizer, cfg.batch_size, cfg.seed)
-    facts, history = train(params, loss_fn, data, cfg.steps, cfg.lr, desc="distill")
+    data = batches(task_rows(tokenizer, cfg.max_length, task) + chat, tokenizer, cfg.batch_size, cfg.seed)
+    facts, history = train(student, loss_fn, data, cfg.steps, cfg.lr, desc="distill")
     student.eval()
     student.get_input_embeddings().weight.requires_grad_(True)
     save_model(student, tokenizer, out_dir)

@@ -1,8 +1,8 @@
 """LoRA (and QLoRA) tuning with peft on the task's train split, merged into a servable variant.
 
-The adapter is trained on `format_example(text) + " <label>"` with the loss
-on the answer token only: the exact prompt the evaluation scores, drawn from
-the train split (the eval split never leaks in). After training the adapter
+The adapter is trained on `task.prompt(row) + " <answer>"` with the loss
+on the answer tokens only: the exact prompt the evaluation scores, drawn from
+the train split of the run's eval task (the eval split never leaks in). After training the adapter
 is saved under `adapter/` (loadable with `PeftModel.from_pretrained` on the
 input model) together with its loss curve, and merged (`merge_and_unload`)
 into plain weights, so the variant loads like any model and costs nothing
@@ -24,7 +24,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tasks.evaltasks import DEFAULT_TASK, EvalTask
+
 ARTIFACTS = "adapter"
+USES_TASK = True  # apply() takes `task`, the run's eval task, and trains on its train split
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -102,7 +105,7 @@ def check_4bit_runtime() -> None:
         ) from None
 
 
-def apply(in_dir: Path, cfg: Config, out_dir: Path) -> dict:
+def apply(in_dir: Path, cfg: Config, out_dir: Path, task: str | EvalTask = DEFAULT_TASK) -> dict:
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -117,10 +120,9 @@ def apply(in_dir: Path, cfg: Config, out_dir: Path) -> dict:
     )
     peft_model = get_peft_model(model, lora)
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
-    params = [p for p in peft_model.parameters() if p.requires_grad]
     peft_model.train()
-    data = batches(task_rows(tokenizer, cfg.max_length), tokenizer, cfg.batch_size, cfg.seed)
-    facts, history = train(params, lambda b: (peft_model(**b).loss, {}), data, cfg.steps, cfg.lr,
+    data = batches(task_rows(tokenizer, cfg.max_length, task), tokenizer, cfg.batch_size, cfg.seed)
+    facts, history = train(peft_model, lambda b: (peft_model(**b).loss, {}), data, cfg.steps, cfg.lr,
                            desc="qlora" if cfg.base_bits else "lora")
     peft_model.eval()
 

@@ -4,8 +4,8 @@ The weights are sliced, not zeroed: the saved model has a smaller
 `intermediate_size` (and `num_hidden_layers`), so it reloads with a plain
 `from_pretrained` and is genuinely smaller and faster on any hardware.
 
-Importance comes from activations on calibration data (the task's train
-split), because on SmolLM2 weight magnitude alone picks the wrong channels
+Importance comes from activations on calibration data (the eval task's train
+split: `apply` receives the task the run is judged on), because on SmolLM2 weight magnitude alone picks the wrong channels
 and destroys the model:
 - MLP channel j of a layer: ||x_j||_2 * ||W_down[:, j]||_2, where x is the
   input of `down_proj` over the calibration tokens (what the channel carries
@@ -26,6 +26,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.evaltasks import DEFAULT_TASK, EvalTask
+
+USES_TASK = True  # apply() takes `task`, the run's eval task (its train split is the calibration data)
 CHANNEL_MULTIPLE = 32  # kept MLP width is rounded to this, for matmul-friendly shapes and 4-bit blocks
 SOURCE_FILE = Path("prune") / "source.json"  # where a later distill step finds the unpruned teacher
 
@@ -56,13 +59,13 @@ def check_layer_ratio(model_dir: Path, layer_ratio: float, field: str) -> None:
         )
 
 
-def apply(in_dir: Path, cfg: Config, out_dir: Path) -> dict:
+def apply(in_dir: Path, cfg: Config, out_dir: Path, task: str | EvalTask = DEFAULT_TASK) -> dict:
     from tasks.compression._train import calibration_batches
     from tasks.models import load_model, save_model
 
     check(in_dir, cfg)
     model, tokenizer = load_model(in_dir)
-    calib = calibration_batches(tokenizer, cfg.calibration_samples)
+    calib = calibration_batches(tokenizer, cfg.calibration_samples, task=task)
     layers_before = model.config.num_hidden_layers
     dropped = []
     if cfg.layer_ratio:

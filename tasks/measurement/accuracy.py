@@ -1,76 +1,72 @@
-"""Task accuracy (log-likelihood over the options) and perplexity on held-out text.
+"""Task accuracy (log-likelihood over each example's options) and perplexity on held-out text.
 
-The shipped `sentiment` task is scored few-shot in plain text ("Review: ...
-Sentiment: positive"), three labels. The few-shot prefix is the same for
-every example, so the runtime keeps its KV state and reuses it: each example
-then costs a forward pass over its own ~30 tokens, not the ~140 of the full
-prompt. Both figures come from the variant's runtime (`Runtime.logits`), so a
-GGUF or ONNX variant is judged as it will be served.
+The task (`tasks.evaltasks`: data, prompt template, labels or choices, metric) is scored few-shot
+in plain text; for the shipped `sentiment` task "Review: ...\nSentiment: positive", three labels.
+The few-shot prefix is the same for every example, so the runtime keeps its KV state and reuses
+it: each example then costs a forward pass over its own ~30 tokens, not the ~140 of the full
+prompt. Both figures come from the variant's runtime (`Runtime.logits`), so a GGUF or ONNX
+variant is judged as it will be served.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
-from tasks.errors import GreenlaneError
+from tasks.evaltasks import DATA, DEFAULT_TASK, EvalTask, get
 from tasks.runtimes.base import log_softmax
 
-DATA = Path(str(resources.files("tasks") / "data"))
-LABELS = ("positive", "negative", "neutral")
+__all__ = ["DATA", "load_split", "few_shot_prefix", "task_accuracy", "perplexity", "token_logprobs", "heldout_text"]
 
 
-def load_split(task: str, split: str, limit: int | None = None) -> list[dict]:
-    path = DATA / task / f"{split}.jsonl"
-    if not path.is_file():
-        shipped = sorted(p.name for p in DATA.iterdir() if (p / "eval.jsonl").is_file())
-        raise GreenlaneError(f"no {split} split for task {task!r} ({path}); shipped tasks: {', '.join(shipped)}")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return rows[:limit] if limit else rows
+def load_split(task: str | EvalTask, split: str, limit: int | None = None) -> list[dict]:
+    """The first `limit` rows of the task's `train` or `eval` split (all when None)."""
+    return get(task).rows(split, limit)
 
 
-def few_shot_prefix(task: str) -> str:
-    """One solved training example per label (the first of each in the train split)."""
-    train = load_split(task, "train")
-    shots = [next(r for r in train if r["label"] == label) for label in LABELS]
-    return "".join(format_example(s["text"]) + f" {s['label']}\n\n" for s in shots)
+def few_shot_prefix(task: str | EvalTask = DEFAULT_TASK) -> str:
+    return get(task).few_shot_prefix()
 
 
-def format_example(text: str) -> str:
-    """The text that precedes the answer word; the answer follows after a space."""
-    return f"Review: {text}\nSentiment:"
-
-
-def _option_ids(tokenizer) -> list[int]:
-    ids = [tokenizer(f" {label}", add_special_tokens=False)["input_ids"] for label in LABELS]
-    if any(len(i) != 1 for i in ids):
-        raise GreenlaneError(f"task labels must be single tokens for this tokenizer, got {ids}")
-    return [i[0] for i in ids]
-
-
-def task_accuracy(runtime, examples: list[dict], task: str = "sentiment", observe=None) -> dict:
+def task_accuracy(runtime, examples: list[dict], task: str | EvalTask = DEFAULT_TASK, observe=None) -> dict:
     """Accuracy with per-example correctness (kept for paired comparisons against the baseline).
 
     `observe(input_ids, logits)`, when given, sees each example's own token ids [T] and the
     logits at those positions [T, vocab] (numpy; the fidelity comparison reuses this forward pass).
     """
+    task = get(task)
     tokenizer = runtime.tokenizer
-    option_ids = _option_ids(tokenizer)
-    prefix = tokenizer(few_shot_prefix(task))["input_ids"]
+    prefix = tokenizer(task.few_shot_prefix())["input_ids"]
+    option_cache: dict[tuple[str, ...], list[list[int]]] = {}
     correct = []
     for ex in examples:
-        ids = tokenizer(format_example(ex["text"]), add_special_tokens=False)["input_ids"]
-        logits = runtime.logits(ids, prefix=prefix)
-        if observe is not None:
-            observe(np.asarray(ids, dtype=np.int64), logits)
-        scores = logits[-1, option_ids]
-        correct.append(int(LABELS[int(scores.argmax())] == ex["label"]))
+        ids = tokenizer(task.prompt(ex), add_special_tokens=False)["input_ids"]
+        options = tuple(task.options(ex))
+        if options not in option_cache:
+            option_cache[options] = [tokenizer(f" {o}", add_special_tokens=False)["input_ids"] for o in options]
+        scores = _option_scores(runtime, prefix, ids, option_cache[options], options, task.metric, observe)
+        correct.append(int(int(np.argmax(scores)) == task.answer_index(ex)))
     return {"accuracy": sum(correct) / len(correct), "accuracy_n": len(correct), "correct": correct}
 
+
+def _option_scores(runtime, prefix, ids, option_ids, options, metric, observe) -> list[float]:
+    """One score per option: its log-likelihood after the example (per character for `acc_norm`)."""
+    logits = runtime.logits(ids, prefix=prefix)
+    if observe is not None:
+        observe(np.asarray(ids, dtype=np.int64), logits)
+    if metric == "acc" and all(len(o) == 1 for o in option_ids):
+        # One token each: compare the last row's logits, no second pass (log-softmax would not change the order).
+        return logits[-1, [o[0] for o in option_ids]].tolist()
+    first = log_softmax(logits[-1:])[0]
+    scores = []
+    for opt, text in zip(option_ids, options):
+        total = float(first[opt[0]])
+        if len(opt) > 1:  # the option's later tokens, read after the example and the option's earlier ones
+            rows = runtime.logits(ids + opt[:-1], prefix=prefix)[len(ids):]
+            total += sum(token_logprobs(rows, opt[1:]))
+        scores.append(total / len(text) if metric == "acc_norm" else total)
+    return scores
 
 def perplexity(runtime, text: str, max_tokens: int) -> dict:
     """exp(mean next-token negative log-likelihood) over the first `max_tokens` tokens."""

@@ -1,7 +1,7 @@
 """Benchmark one variant on the machine this code runs on, in the runtime and on the device it is served with.
 
-Produces a plain record (a dict of numbers with units in their names, plus
-labels): energy over the measured generation passes and its source, latency
+Produces a BenchmarkRecord (tasks.measurement.record: numbers with units in
+their names, and where each came from): energy over the measured generation passes and its source, latency
 figures with 95% CIs and n, the prefill/decode split, the batch-size sweep,
 task accuracy with per-example correctness and its CI, fidelity to the base
 model (KL, top-1 agreement), perplexity, size, and optionally a fitted
@@ -18,6 +18,9 @@ from pathlib import Path
 
 from tasks.config import BenchmarkConfig, EvalConfig, TargetConfig
 from tasks.measurement import accuracy, fidelity, memory, passes, stats, sweeps
+from tasks.measurement.machine import read_cpu_model
+from tasks.measurement.record import (BatchSweep, BenchmarkRecord, Convergence, Energy, EnergyModelFit, Fidelity,
+                                      Hardware, Latency, Memory, PhaseSplit, Quality)
 
 
 def load_prompts(n: int) -> list[str]:
@@ -47,7 +50,7 @@ def run_benchmark(
     reference_dir: Path | None = None,
     reference_cache: Path | None = None,
     seed: int = 0,
-) -> dict:
+) -> BenchmarkRecord:
     """Benchmark the variant in `variant_dir`; write `benchmark.json` under `out_dir` and return the record.
 
     `reference_dir` is the base model the fidelity figures compare against (None: no fidelity figures);
@@ -97,50 +100,30 @@ def run_benchmark(
     finally:
         runtime.close()
 
-    record = {
-        "variant": meta["name"],
-        "target": target_name,
-        "chain": meta["chain_str"],
-        "runtime": runtime_name,
-        "device": target.device,
-        "hardware": {"configured": target.hardware, "machine": platform.machine(), "processor": _cpu_model(),
-                     "threads": bench.threads},
-        "energy": reading.to_dict(),
-        "energy_source": reading.source,
-        "energy_measured": reading.measured,
-        "energy_j_per_1k_tokens": reading.energy_j / tokens * 1000,
-        "busy_s_per_1k_tokens": reading.duration_s / tokens * 1000,
-        **gen,
-        **batch,
-        **grid,
-        "accuracy": acc["accuracy"],
-        "accuracy_n": acc["accuracy_n"],
-        # Wilson interval; the half-width is of that interval, whose centre is not exactly `accuracy`
-        "accuracy_ci95": (acc_hi - acc_lo) / 2,
-        "accuracy_ci95_lo": acc_lo,
-        "accuracy_ci95_hi": acc_hi,
-        "correct": acc["correct"],
-        **(comparison.result() if comparison is not None else {"kl_to_baseline": None, "top1_agreement": None}),
-        **ppl,
-        **harness,
-        "param_count": meta["param_count"],
-        "model_size_mb": meta["size_mb"],
-        "model_memory_mb": model_memory_mb,
-        "peak_memory_mb": peak_mb,
-        "peak_memory_source": peak_source,
-        "load_s": load_s,
-        "prompt_order_seed": seed,
-        "samples": samples,
-    }
-    (out_dir / "benchmark.json").write_text(json.dumps(record, indent=2))
+    record = BenchmarkRecord(
+        variant=meta["name"], target=target_name, chain=meta["chain_str"], runtime=runtime_name, device=target.device,
+        hardware=Hardware(configured=target.hardware, machine=platform.machine(),
+                          processor=read_cpu_model() or platform.processor() or "unknown", threads=bench.threads),
+        energy=Energy(
+            energy_j_per_1k_tokens=reading.energy_j / tokens * 1000,
+            busy_s_per_1k_tokens=reading.duration_s / tokens * 1000,
+            energy_j_per_1k_tokens_mean=gen["energy_j_per_1k_tokens_mean"],
+            energy_j_per_1k_tokens_ci95=gen["energy_j_per_1k_tokens_ci95"], energy_n=gen["energy_n"],
+            energy_source=reading.source, energy_measured=reading.measured, reading=reading,
+        ),
+        latency=Latency.from_dict(gen), convergence=Convergence.from_dict(gen), phases=PhaseSplit.from_dict(gen),
+        batch=BatchSweep.from_dict(batch),
+        quality=Quality(
+            accuracy=acc["accuracy"], accuracy_n=acc["accuracy_n"], accuracy_ci95=(acc_hi - acc_lo) / 2,
+            accuracy_ci95_lo=acc_lo, accuracy_ci95_hi=acc_hi, perplexity=ppl["perplexity"],
+            perplexity_tokens=ppl["perplexity_tokens"], correct=acc["correct"], lm_eval=harness,
+        ),
+        fidelity=Fidelity.from_dict(comparison.result()) if comparison is not None else Fidelity(None, None),
+        memory=Memory(param_count=meta["param_count"], model_size_mb=meta["size_mb"], model_memory_mb=model_memory_mb,
+                      peak_memory_mb=peak_mb, peak_memory_source=peak_source, load_s=load_s),
+        energy_fit=EnergyModelFit.from_dict(grid) if grid else None,
+        prompt_order_seed=seed,
+        samples=samples,
+    )
+    (out_dir / "benchmark.json").write_text(json.dumps(record.to_dict(), indent=2))
     return record
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"

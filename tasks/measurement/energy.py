@@ -5,14 +5,13 @@ A meter is started around a window of work and stopped; `stop()` returns an
 (`nvml`, `rapl`, `jetson-ina3221`) or an estimate (`estimate:<how>`). Code that
 compares readings must check `measured` rather than assume.
 
-`energy_j` is always the gross figure the meter saw. When the machine's idle
-power was measured (meters.measure_idle_w), `idle_power_w` records it and
-`net_energy_j` is the part attributable to the work; both are kept.
+`energy_j` is the gross figure the meter saw, idle draw included: the machine
+draws it for as long as the work holds it (README, "Energy is gross").
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 
@@ -26,8 +25,6 @@ class EnergyReading:
     """`nvml`, `rapl`, `jetson-ina3221`, or `estimate:<how>`."""
     details: dict = field(default_factory=dict)
     """Meter-specific breakdown (e.g. cpu_j, ram_j), units in the key names."""
-    idle_power_w: float | None = None
-    """Base-load power of the same meter with nothing running, watts; None when not measured."""
 
     @property
     def measured(self) -> bool:
@@ -38,23 +35,8 @@ class EnergyReading:
     def mean_power_w(self) -> float:
         return self.energy_j / self.duration_s if self.duration_s > 0 else float("nan")
 
-    @property
-    def net_energy_j(self) -> float:
-        """Gross energy minus idle power x duration, joules; equals energy_j when idle is unknown.
-
-        Floored at 0: a window that drew less than the idle figure used nothing beyond base load
-        (the difference is idle-measurement noise), and negative joules would poison carbon sums.
-        """
-        if self.idle_power_w is None:
-            return self.energy_j
-        return max(0.0, self.energy_j - self.idle_power_w * self.duration_s)
-
-    def with_idle(self, idle_power_w: float) -> "EnergyReading":
-        """The same reading with the measured idle power attached."""
-        return replace(self, idle_power_w=float(idle_power_w))
-
     def to_dict(self) -> dict:
-        return {**asdict(self), "measured": self.measured, "net_energy_j": self.net_energy_j}
+        return {**asdict(self), "measured": self.measured}
 
 
 class EnergyMeter(Protocol):
@@ -87,5 +69,4 @@ def sum_readings(readings: list[EnergyReading]) -> EnergyReading:
         duration_s=sum(r.duration_s for r in readings),
         source=readings[0].source,
         details=details,
-        idle_power_w=readings[0].idle_power_w,
     )

@@ -14,7 +14,6 @@ nearly all of the base model's mass (recorded as `reference_topk_mass`).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from tasks.errors import GreenlaneError
 from tasks.runtimes.base import log_softmax
@@ -140,7 +140,7 @@ def load_or_build_reference(reference_dir: Path, examples: list[dict], task: str
     key = reference_key(reference_dir, examples, task)
     cache = Path(cache)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(cache.with_name(cache.name + ".lock")):
+    with FileLock(cache.with_name(cache.name + ".lock")):
         if cache.is_file():
             try:
                 ref = Reference.load(cache)
@@ -165,15 +165,3 @@ def build_reference(reference_dir: Path, examples: list[dict], task: str, meta: 
     finally:
         runtime.close()
     return collector.reference(meta)
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    import fcntl
-
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)

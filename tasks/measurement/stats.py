@@ -2,10 +2,10 @@
 
 - `mean_ci95`: Student-t interval of a mean over repeated measurements (the
   benchmark repeats passes until its half-width is a small fraction of the mean).
-- `wilson_ci95`: binomial interval of an accuracy over n examples.
+- `wilson_ci95`: binomial interval of an accuracy over n examples (scipy's `binomtest`).
 - `paired_bootstrap_delta`: interval of the accuracy difference between two
   models scored on the same examples, resampling examples (pairs), so per-example
-  agreement between the two models narrows it as it should.
+  agreement between the two models narrows it as it should (scipy's `bootstrap`).
 - `accuracy_delta_ci95`: the same on two benchmark records, for the promotion gates.
 """
 
@@ -17,8 +17,6 @@ from typing import Sequence
 import numpy as np
 
 from tasks.errors import GreenlaneError
-
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
 def mean_ci95(xs: Sequence[float]) -> tuple[float, float, int]:
@@ -44,13 +42,14 @@ def within(xs: Sequence[float], rel: float) -> bool:
 
 def wilson_ci95(successes: int, n: int) -> tuple[float, float]:
     """(lo, hi) Wilson score interval of a proportion; sane at 0/n and n/n, unlike the normal one."""
+    from scipy.stats import binomtest
+
     if n <= 0:
         raise GreenlaneError("a proportion's interval needs n >= 1")
-    p = successes / n
-    denom = 1 + Z95**2 / n
-    center = (p + Z95**2 / (2 * n)) / denom
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
-    return max(0.0, center - half), min(1.0, center + half)
+    if not 0 <= successes <= n:
+        raise GreenlaneError(f"a proportion needs 0 <= successes <= n; got {successes} of {n}")
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def paired_bootstrap_delta(
@@ -62,14 +61,19 @@ def paired_bootstrap_delta(
     examples in the same order; each resample draws example indices with replacement and
     keeps the pairs together.
     """
+    from scipy.stats import bootstrap
+
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
         raise GreenlaneError(f"paired bootstrap needs two equal-length, non-empty lists; got {a.size} and {b.size}")
-    diff = b - a
-    idx = np.random.default_rng(seed).integers(0, diff.size, size=(n, diff.size))
-    means = diff[idx].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(diff.mean()), float(lo), float(hi)
+    if a.size == 1:  # every resample is the one example (scipy's bootstrap needs two)
+        return (float(b[0] - a[0]),) * 3
+    # Percentile interval: scipy's default, BCa, is undefined when every resample gives the same delta (two
+    # models that answer alike), and this keeps the figures of the hand-written version (same draws per seed).
+    res = bootstrap((a, b), lambda x, y, axis: np.mean(y - x, axis=axis), paired=True, vectorized=True,
+                    n_resamples=n, method="percentile", confidence_level=0.95, rng=np.random.default_rng(seed))
+    ci = res.confidence_interval
+    return float((b - a).mean()), float(ci.low), float(ci.high)
 
 
 def accuracy_delta_ci95(baseline: dict, variant: dict, n: int = 2000, seed: int = 0) -> dict:

@@ -8,19 +8,15 @@ have: the fitted `energy_model.json` and the measured `energy_grid.csv` (present
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from tasks import energy_model
+from tasks.config import safe_name
 from tasks.report.plots import verdicts
 
 ARTIFACTS = ("energy_model.json", "energy_grid.csv")
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name)
 
 
 def collect(tracking_uri: str, experiment: str, run_id: str | None, work_dir: Path) -> dict:
@@ -35,7 +31,7 @@ def collect(tracking_uri: str, experiment: str, run_id: str | None, work_dir: Pa
         name = f"{r['variant']}@{r['target']}"
         found = {}
         if r.get("run_id"):
-            found = queries.run_artifacts(tracking_uri, r["run_id"], ARTIFACTS, Path(work_dir) / _safe(name))
+            found = queries.run_artifacts(tracking_uri, r["run_id"], ARTIFACTS, Path(work_dir) / safe_name(name))
         records.append({
             **r,
             "name": name,

@@ -122,9 +122,11 @@ def load_json(path: str | Path) -> list[Candidate]:
     """Candidates from a JSON list of objects (see README: `greenlane route --candidates`)."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise GreenlaneError(f"cannot read candidates file {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:  # a binary file
+        raise GreenlaneError(f"{path} is not a UTF-8 JSON file ({err})") from None
     except json.JSONDecodeError as err:
         raise GreenlaneError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(raw, list):

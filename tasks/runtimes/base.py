@@ -19,6 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
+from tasks.errors import GreenlaneError
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -91,8 +93,16 @@ def chat_ids(tokenizer, prompt: str) -> list[int]:
 
 
 def pad_id(tokenizer) -> int:
-    """The pad token id, falling back to end of sequence when the tokenizer has none (0 is a valid id)."""
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    """The pad token id, falling back to end of sequence when the tokenizer has none.
+
+    The one place this fallback is written: 0 is a valid id, so the test is `is None`, never `or`
+    (which would turn a pad id of 0 into EOS).
+    """
+    for name in ("pad_token_id", "eos_token_id"):
+        if (found := getattr(tokenizer, name, None)) is not None:
+            return int(found)
+    raise GreenlaneError(f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has neither a pad nor an "
+                         "end-of-sequence token; set pad_token in its tokenizer_config.json")
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -87,15 +87,49 @@ class TransformersRuntime:
     def generate_batch(self, batch: list[list[int]], max_new_tokens: int) -> int:
         import torch
 
-        width = max(len(ids) for ids in batch)
-        pad = pad_id(self.tokenizer)
-        # decoder-only: left padding, so new tokens follow each prompt directly
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=self.model.device)
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.model.device)
+        input_ids, mask, pad = self._left_padded(batch)
+        width = input_ids.shape[1]
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                       min_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
         return int(out.shape[1] - width) * len(batch)
+
+    def _left_padded(self, batch: list[list[int]]):
+        """(input_ids, attention_mask, pad id) for a batch; decoder-only: left padding, so new tokens follow
+        each prompt directly."""
+        import torch
+
+        width = max(len(ids) for ids in batch)
+        pad = pad_id(self.tokenizer)
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=self.model.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.model.device)
+        return input_ids, mask, pad
+
+    def generate_many(self, batch: list[list[int]], max_new_tokens: int) -> list[Generation]:
+        """Greedy generation for several prompts in one padded batch, each stopping at end of sequence (the
+        serving path: `greenlane serve` batches concurrent requests). Times are the batch's, per row's length."""
+        import torch
+        from transformers import LogitsProcessorList
+
+        clock = StepClock()
+        input_ids, mask, pad = self._left_padded(batch)
+        width = input_ids.shape[1]
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                      do_sample=False, pad_token_id=pad,
+                                      logits_processor=LogitsProcessorList([_Clock(clock)]))
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        eos = self.model.generation_config.eos_token_id
+        stop = {eos} if isinstance(eos, int) else set(eos or [self.tokenizer.eos_token_id])
+        results = []
+        for ids, row in zip(batch, out[:, width:].tolist()):
+            cut = next((i for i, t in enumerate(row) if t in stop), len(row))  # finished rows are padded after EOS
+            new = row[:cut]
+            stamps = clock.stamps[:max(len(new), 1)]
+            row_clock = StepClock(clock.t0, stamps)
+            results.append(row_clock.generation(len(ids), new, self.tokenizer.decode(new, skip_special_tokens=True)))
+        return results
 
     def prefill(self, ids: list[int]) -> None:
         import torch

@@ -1,4 +1,5 @@
-"""Reading back what the pipeline logged: the champion of a target and its baseline, pipeline runs and their artifacts."""
+"""Where a config's runs and models live, and reading back what the pipeline logged there: the champion of a
+target and its baseline, pipeline runs and their artifacts."""
 
 from __future__ import annotations
 
@@ -40,19 +41,19 @@ def champion_report(tracking_uri: str, name: str, target: str) -> dict | None:
 
 
 def registry_location(cfg) -> tuple[str, str]:
-    """(tracking URI, registered model name) a config points at, with the embedded defaults."""
+    """(tracking URI, registered model name) a config's variants are registered under: `mlflow.registered_model`,
+    default the base model's name. The one place that names it: the pipeline writes there, the commands read."""
     from tasks.models import model_name
 
-    uri = cfg.tracking_uri()
-    return uri, cfg.mlflow.registered_model or model_name(cfg.base_model)
+    return cfg.tracking_uri(), cfg.mlflow.registered_model or model_name(cfg.base_model)
 
 
 def experiment_location(cfg) -> tuple[str, str]:
-    """(tracking URI, experiment name) a config's pipeline runs are logged to, as tasks.pipeline.prepare names them."""
+    """(tracking URI, experiment name) a config's pipeline runs are logged to: `mlflow.experiment`, default
+    `greenlane-<base model's name>`."""
     from tasks.models import model_name
 
-    uri, _ = registry_location(cfg)
-    return uri, cfg.mlflow.experiment or f"greenlane-{model_name(cfg.base_model)}"
+    return cfg.tracking_uri(), cfg.mlflow.experiment or f"greenlane-{model_name(cfg.base_model)}"
 
 
 def pipeline_run(tracking_uri: str, experiment: str, run_id: str | None = None) -> dict:

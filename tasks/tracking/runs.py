@@ -11,6 +11,7 @@ import json
 import logging
 import math
 from pathlib import Path
+from urllib.parse import quote
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
@@ -18,29 +19,7 @@ from mlflow.exceptions import MlflowException
 
 KEY_TAG = "greenlane.key"
 PARENT_TAG = "mlflow.parentRunId"
-# Metrics logged for every variant run: the columns users compare in the UI.
-METRIC_KEYS = (
-    "energy_j_per_1k_tokens", "gco2e_per_1k_tokens", "gco2e_operational_per_1k_tokens",
-    "gco2e_embodied_per_1k_tokens", "usd_per_1k_tokens", "busy_s_per_1k_tokens",
-    "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "ttft_ms", "tpot_ms", "tokens_per_s",
-    "accuracy", "perplexity", "model_size_mb", "model_memory_mb", "peak_memory_mb", "param_count",
-    # how trustworthy the figures are: 95% CI half-widths and sample counts
-    "latency_mean_ms", "latency_ci95_ms", "latency_n", "energy_j_per_1k_tokens_ci95", "energy_n", "passes",
-    "accuracy_ci95",
-    # prefill vs decode, batch-size optima, fidelity to the base model, the E(tin, tout) fit
-    "prefill_ms_per_token", "decode_ms_per_token", "prefill_j_per_token", "decode_j_per_token",
-    "energy_optimal_batch_size", "throughput_optimal_batch_size", "kl_to_baseline", "top1_agreement",
-    "energy_model_cv_mdape", "runtime_model_cv_mdape",
-)
-# Metric families with one key per swept value (benchmark.batch_sizes): tokens_per_s_bs4, j_per_token_bs4, ...;
-# lm_eval/<task>/<metric> per lm-evaluation-harness figure (eval.lm_eval_tasks)
-METRIC_PREFIXES = ("tokens_per_s_bs", "j_per_token_bs", "lm_eval/")
-
-
-def metrics_of(record: dict) -> dict:
-    """The record's loggable metrics: METRIC_KEYS plus every key of a METRIC_PREFIXES family."""
-    swept = {k: v for k, v in record.items() if k.startswith(METRIC_PREFIXES)}
-    return {**{k: record.get(k) for k in METRIC_KEYS}, **swept}
+NOTE_TAG = "mlflow.note.content"  # MLflow's run description
 
 
 def client(tracking_uri: str) -> MlflowClient:
@@ -98,11 +77,36 @@ def log_record(tracking_uri: str, run_id: str, metrics: dict, params: dict, tags
 
 
 def log_json(tracking_uri: str, run_id: str, obj, artifact_file: str) -> None:
-    client(tracking_uri).log_text(run_id, json.dumps(obj, indent=2, default=str), artifact_file)
+    log_text(tracking_uri, run_id, json.dumps(obj, indent=2, default=str), artifact_file)
+
+
+def log_text(tracking_uri: str, run_id: str, text: str, artifact_file: str) -> None:
+    client(tracking_uri).log_text(run_id, text, artifact_file)
+
+
+def log_artifact_file(tracking_uri: str, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+    """One local file as an artifact of the run, under `artifact_path` (default: the top level)."""
+    client(tracking_uri).log_artifact(run_id, str(path), artifact_path)
 
 
 def log_dir(tracking_uri: str, run_id: str, local_dir: Path, artifact_path: str) -> None:
     client(tracking_uri).log_artifacts(run_id, str(local_dir), artifact_path)
+
+
+def set_description(tracking_uri: str, run_id: str, markdown: str) -> None:
+    """The run's description in the MLflow UI (MLflow's `mlflow.note.content` tag), rendered as Markdown."""
+    client(tracking_uri).set_tag(run_id, NOTE_TAG, markdown)
+
+
+def rename_run(tracking_uri: str, run_id: str, name: str) -> None:
+    """The name the MLflow UI lists the run under (MLflow keeps it in the `mlflow.runName` tag too)."""
+    client(tracking_uri).update_run(run_id, name=name)
+
+
+def compare_runs_link(experiment_id: str, run_ids: list[str]) -> str:
+    """The MLflow UI's side-by-side view of `run_ids`, relative to the UI, for a link in a run's description."""
+    runs_param = quote(json.dumps(list(run_ids)))
+    return f"#/compare-runs?runs={runs_param}&experiments={quote(json.dumps([str(experiment_id)]))}"
 
 
 @contextlib.contextmanager

@@ -112,6 +112,27 @@ def load_servable(tracking_uri: str, model_uri: str, dst: Path | None = None):
     Resolved through a client bound to `tracking_uri`, then loaded from a local copy, so no process-global
     MLflow URI is changed (tests and tasks in one process may talk to different stores).
     """
+    local, _ = _download(tracking_uri, model_uri, dst)
+    return mlflow.pyfunc.load_model(local)
+
+
+def fetch_servable(tracking_uri: str, model_uri: str, dst: Path | None = None) -> dict:
+    """The registered version at `model_uri`, downloaded but not loaded (`greenlane serve` loads the variant in its
+    runtime itself): {name, version, run_id, variant_dir, metrics (its run's), tags (its run's)}."""
+    from mlflow.models import Model
+
+    local, version = _download(tracking_uri, model_uri, dst)
+    pyfunc_conf = Model.load(local).flavors["python_function"]
+    run = client(tracking_uri).get_run(version.run_id)
+    return {"name": version.name, "version": str(version.version), "run_id": version.run_id,
+            "variant_dir": Path(local) / pyfunc_conf["artifacts"][ARTIFACT]["path"],
+            "metrics": dict(run.data.metrics), "tags": dict(run.data.tags)}
+
+
+def _download(tracking_uri: str, model_uri: str, dst: Path | None):
+    """(local MLmodel directory, model version) of `model_uri`, resolved in that store and downloaded to `dst`."""
+    from mlflow.exceptions import MlflowException
+
     from tasks.errors import GreenlaneError
 
     match = re.fullmatch(r"models:/([^@/]+)(?:@([^/]+)|/(\d+))", model_uri)
@@ -119,7 +140,11 @@ def load_servable(tracking_uri: str, model_uri: str, dst: Path | None = None):
         raise GreenlaneError(f"model URI {model_uri!r} is not models:/<name>@<alias> or models:/<name>/<version>")
     name, alias, number = match.groups()
     c = client(tracking_uri)
-    version = c.get_model_version_by_alias(name, alias) if alias else c.get_model_version(name, number)
+    try:
+        version = c.get_model_version_by_alias(name, alias) if alias else c.get_model_version(name, number)
+    except MlflowException:
+        raise GreenlaneError(f"no model version {model_uri} at {tracking_uri}; run `greenlane run` first "
+                             "(or check the alias with `greenlane champion`)") from None
     run_id, artifact_path = version.source.removeprefix("runs:/").split("/", 1)
     dst = Path(dst or tempfile.mkdtemp(prefix="greenlane-servable-"))
-    return mlflow.pyfunc.load_model(c.download_artifacts(run_id, artifact_path, str(dst)))
+    return c.download_artifacts(run_id, artifact_path, str(dst)), version

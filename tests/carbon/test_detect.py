@@ -67,3 +67,15 @@ def test_nvml_probe_never_raises():
     # Without a driver (CI, this VM) it is []; with one it lists names. Either way, a list of str.
     names = detect.nvml_gpu_names()
     assert isinstance(names, list) and all(isinstance(n, str) for n in names)
+
+
+def test_worker_report_names_the_worker_and_what_it_detected(roots, monkeypatch):
+    import socket
+
+    monkeypatch.setenv(detect.WORKER_NAME_ENV, "worker-a")
+    report = detect.worker_report(roots / "jetson-orin-nano", no_gpu)
+    assert report["worker"] == "worker-a" and report["hostname"] == socket.gethostname()
+    assert report["detected_profile"] == "jetson-orin-nano" and "Orin Nano" in report["jetson_model"]
+    assert report["gpus"] == [] and report["detected_evidence"].startswith("device-tree model")
+    monkeypatch.delenv(detect.WORKER_NAME_ENV)
+    assert detect.worker_report(roots / "x86-epyc", lambda: ["Tesla T4"])["worker"] == socket.gethostname()

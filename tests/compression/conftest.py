@@ -17,11 +17,12 @@ def tiny4_dir(smol_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def build(tmp_path):
-    """`build(base_dir, chain, name="v")` -> (variant_dir, metadata), via the same build_variant the DAG uses."""
+    """`build(base_dir, chain, name="v", task="sentiment")` -> (variant_dir, metadata), via the same build_variant
+    the DAG uses (`task`: the run's eval task, which training methods learn from)."""
 
-    def _build(base_dir: Path, chain: list[dict], name: str = "v"):
+    def _build(base_dir: Path, chain: list[dict], name: str = "v", task: str = "sentiment"):
         out = tmp_path / name
-        meta = build_variant(base_dir, VariantSpec(name=name, chain=chain), out, base_model=str(base_dir))
+        meta = build_variant(base_dir, VariantSpec(name=name, chain=chain), out, base_model=str(base_dir), task=task)
         return out, meta
 
     return _build

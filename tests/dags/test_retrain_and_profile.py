@@ -50,9 +50,9 @@ def test_retrain_records_the_trigger_tunes_and_promotes(retrained, home):
     assert parent.data.tags["mlflow.runName"] == f"retrain {retrained}"
     assert parent.data.metrics["lora_train_steps"] == 2 and "lora_train_loss_end" in parent.data.metrics
     assert any(a.path == "lora-adapter" for a in c.list_artifacts(parent.info.run_id))
-    from tasks.pipeline import _safe
+    from tasks.config import safe_name
 
-    run_dir = home / "runs" / _safe(retrained)
+    run_dir = home / "runs" / safe_name(retrained)
     tuned = json.loads((run_dir / "tuned" / "lora-tuning.json").read_text())
     assert tuned["chain"][0]["method"] == "lora"
     # the variants are built from the tuned model: the baseline is the tuned model itself

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.pipeline import _safe
+from tasks.config import safe_name
 
 REPO = Path(__file__).resolve().parents[2]
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
@@ -271,7 +271,7 @@ def test_each_benchmark_ran_on_its_targets_queue_and_worker(cluster, finished_ru
         assert all(t["queue"] == queue and t["state"] == "success" and t["hostname"] for t in by_task[task_id])
         assert all(t["pool"] == f"greenlane-benchmark-{queue}" for t in by_task[task_id])
 
-    run_dir = cluster.home / "runs" / _safe(run_id)
+    run_dir = cluster.home / "runs" / safe_name(run_id)
     results = {p.parent.name: json.loads(p.read_text()) for p in run_dir.glob("results/*/result.json")}
     assert sorted(results) == ["baseline@cpu", "baseline@edge", "bf16@cpu", "bf16@edge"]
     for name, record in results.items():
@@ -284,7 +284,7 @@ def test_each_benchmark_ran_on_its_targets_queue_and_worker(cluster, finished_ru
 
 def test_targets_with_a_worker_are_promoted_and_the_ghost_target_is_skipped(cluster, finished_run):
     run_id, tis = finished_run
-    run_dir = cluster.home / "runs" / _safe(run_id)
+    run_dir = cluster.home / "runs" / safe_name(run_id)
     unserved = json.loads((run_dir / "unserved-ghost.json").read_text())
     assert "no worker for queue ghost" in unserved["ghost"]
     decision = json.loads((run_dir / "decision.json").read_text())

@@ -9,6 +9,7 @@ import pytest
 from tasks.config import load_config
 from tasks.errors import GreenlaneError
 from tasks.measurement.accuracy import DATA
+from tasks.measurement.record import BenchmarkRecord
 
 FAST = ["eval.limit=4", "eval.perplexity_tokens=16", "benchmark.prompts=2", "benchmark.max_new_tokens=3",
         "benchmark.warmup=1", "benchmark.repeats=2", "benchmark.max_repeats=3", "benchmark.batch_sizes=[1, 2]",
@@ -34,17 +35,20 @@ def record(tiny_dir, tmp_path_factory):
 
 def test_record_has_ci_phase_batch_fidelity_fields(record):
     rec, out = record
-    assert 2 <= rec["passes"] <= 3 and rec["latency_n"] == 2 * rec["passes"] and rec["energy_n"] == rec["passes"]
-    assert rec["latency_ci95_ms"] > 0 and rec["energy_j_per_1k_tokens_ci95"] is not None
-    assert rec["energy_j_per_1k_tokens_mean"] == pytest.approx(rec["energy_j_per_1k_tokens"])
-    assert rec["prefill_j_per_token"] > 0 and rec["decode_ms_per_token"] > 0
-    assert rec["phase_energy_source"].startswith("estimate:")
-    assert set(rec) >= {"tokens_per_s_bs1", "tokens_per_s_bs2", "j_per_token_bs1", "j_per_token_bs2"}
-    assert rec["energy_optimal_batch_size"] in (1, 2) and rec["throughput_optimal_batch_size"] in (1, 2)
-    assert rec["kl_to_baseline"] == pytest.approx(0.0, abs=1e-9) and rec["top1_agreement"] == 1.0
-    assert rec["accuracy_ci95_lo"] <= rec["accuracy"] <= rec["accuracy_ci95_hi"] and rec["accuracy_ci95"] > 0
-    assert rec["prompt_order_seed"] == 3
-    assert json.loads((out / "benchmark.json").read_text())["passes"] == rec["passes"]
+    passes = rec.convergence.passes
+    assert 2 <= passes <= 3 and rec.latency.latency_n == 2 * passes and rec.energy.energy_n == passes
+    assert rec.latency.latency_ci95_ms > 0 and rec.energy.energy_j_per_1k_tokens_ci95 is not None
+    assert rec.energy.energy_j_per_1k_tokens_mean == pytest.approx(rec.energy.energy_j_per_1k_tokens)
+    assert rec.phases.prefill_j_per_token > 0 and rec.phases.decode_ms_per_token > 0
+    assert rec.phases.phase_energy_source.startswith("estimate:") and rec.energy.energy_source.startswith("estimate:")
+    assert set(rec.batch.tokens_per_s_by_batch) == set(rec.batch.j_per_token_by_batch) == {1, 2}
+    assert rec.batch.energy_optimal_batch_size in (1, 2) and rec.batch.throughput_optimal_batch_size in (1, 2)
+    assert rec.fidelity.kl_to_baseline == pytest.approx(0.0, abs=1e-9) and rec.fidelity.top1_agreement == 1.0
+    q = rec.quality
+    assert q.accuracy_ci95_lo <= q.accuracy <= q.accuracy_ci95_hi and q.accuracy_ci95 > 0 and len(q.correct) == 4
+    assert rec.prompt_order_seed == 3 and rec.carbon is None  # carbon is the pipeline's, after the benchmark
+    written = json.loads((out / "benchmark.json").read_text())
+    assert written["passes"] == passes and BenchmarkRecord.from_dict(written) == rec
 
 
 def test_energy_grid_fits_and_saves(record):
@@ -53,18 +57,20 @@ def test_energy_grid_fits_and_saves(record):
     rec, out = record
     models = load_models(out / "energy_model.json")
     assert set(models) == {"energy_j", "runtime_s"} and models["energy_j"].n_points == 10
-    assert rec["energy_model_cells"] == 10 and rec["energy_model"]["energy_j"]["min_prediction"] >= 0
+    fit = rec.energy_fit
+    assert fit.energy_model_cells == 10 and fit.energy_model["energy_j"]["min_prediction"] >= 0
+    assert fit.energy_model_source.startswith("estimate:")
     assert (out / "energy_grid.csv").read_text().startswith("model,tin,tout,energy_j,runtime_s")
 
 
 def test_record_covers_logged_metrics(record):
-    from tasks.tracking.runs import METRIC_KEYS, metrics_of
+    from records import LOGGED_BEFORE
 
     rec, _ = record
-    carbon = {k for k in METRIC_KEYS if k.startswith(("gco2e", "usd"))}  # added by the pipeline, not measured here
-    assert sorted(set(METRIC_KEYS) - carbon - set(rec)) == []
-    assert {"tokens_per_s_bs2", "j_per_token_bs2"} <= set(metrics_of(rec))
-    assert {"lm_eval/sentiment_mc/acc", "lm_eval/sentiment_mc/n"} <= set(metrics_of(rec))  # the optional harness
+    carbon = {k for k in LOGGED_BEFORE if k.startswith(("gco2e", "usd"))}  # added by the pipeline, not measured here
+    assert sorted(set(LOGGED_BEFORE) - carbon - set(rec.metrics())) == []
+    assert {"tokens_per_s_bs2", "j_per_token_bs2"} <= set(rec.metrics())
+    assert {"lm_eval/sentiment_mc/acc", "lm_eval/sentiment_mc/n"} <= set(rec.metrics())  # the optional harness
 
 
 @pytest.mark.parametrize(
@@ -75,7 +81,7 @@ def test_record_covers_logged_metrics(record):
         ("benchmark.batch_sizes=[]", "non-empty list"),
         ("benchmark.batch_sizes=[0, 4]", "batch sizes"),
         ("benchmark.energy_grid={tin: [8, 16], tout: [4, 8]}", "at least 10 cells"),
-        ("benchmark.energy_grid={tin: [0, 8, 16, 32, 64], tout: [4, 8]}", "token counts must be >= 1"),
+        ("benchmark.energy_grid={tin: [0, 8, 16, 32, 64], tout: [4, 8]}", "token counts must be from 1"),
     ],
 )
 def test_bad_benchmark_config_fails_at_load(override, message):

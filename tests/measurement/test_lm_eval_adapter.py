@@ -28,14 +28,16 @@ def tiny(tiny_dir):
 
 def test_shipped_example_task_scores_limit_examples(tiny):
     from tasks.measurement.lm_eval_adapter import run_lm_eval
-    from tasks.tracking.runs import metrics_of
+    from tasks.measurement.record import Quality
 
     figures = run_lm_eval(tiny, ["sentiment_mc"], EXAMPLE, limit=4)
     assert 0.0 <= figures["lm_eval/sentiment_mc/acc"] <= 1.0
     assert 0.0 <= figures["lm_eval/sentiment_mc/acc_norm"] <= 1.0
     assert figures["lm_eval/sentiment_mc/n"] == 4
     assert all(isinstance(v, (int, float)) for v in figures.values())
-    assert set(figures) <= set(metrics_of(figures))  # the lm_eval/ family is logged to MLflow
+    quality = Quality(accuracy=0.5, accuracy_n=4, accuracy_ci95=0.4, accuracy_ci95_lo=0.1, accuracy_ci95_hi=0.9,
+                      perplexity=10.0, perplexity_tokens=16, lm_eval=figures)
+    assert set(figures) <= set(quality.metrics())  # the lm_eval/ family is logged to MLflow
 
 
 def test_user_task_folder_reads_relative_data_files_and_names_unknown_tasks(tiny, tmp_path):

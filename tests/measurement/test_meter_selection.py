@@ -1,4 +1,4 @@
-"""The meter registry, automatic selection, the explicit estimate, idle subtraction and polling."""
+"""The meter registry, automatic selection, the explicit estimate and polling."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks.errors import GreenlaneError
-from tasks.measurement.energy import EnergyReading
-from tasks.measurement.meters import METERS, make_meter, measure_idle_w, select_meter
+from tasks.measurement.meters import METERS, make_meter, select_meter
 from tasks.measurement.meters._poll import PowerPoller
 from tasks.measurement.meters.estimate import EstimateMeter
 
@@ -63,18 +62,6 @@ def test_estimate_states_its_model():
     assert reading.energy_j == pytest.approx(2.0 * 10 + 4.0 * 3)  # 2 CPU-seconds + 4 s of RAM
     with pytest.raises(GreenlaneError, match="watts_per_core must be >= 0"):
         EstimateMeter(watts_per_core=-1)
-
-
-def test_idle_subtraction_records_gross_and_net():
-    idle_w = measure_idle_w("estimate", 0.05, ram_w=3.0)
-    assert 3.0 <= idle_w < 4.0  # sleeping costs RAM power and almost no CPU time
-    reading = EnergyReading(energy_j=100.0, duration_s=10.0, source="rapl").with_idle(4.0)
-    assert (reading.energy_j, reading.net_energy_j) == (100.0, 60.0)
-    assert reading.to_dict()["idle_power_w"] == 4.0 and reading.to_dict()["net_energy_j"] == 60.0
-    assert reading.with_idle(20.0).net_energy_j == 0.0  # below base load: nothing attributable
-    assert EnergyReading(energy_j=5.0, duration_s=1.0, source="nvml").net_energy_j == 5.0
-    with pytest.raises(GreenlaneError, match="seconds > 0"):
-        measure_idle_w("estimate", 0)
 
 
 def test_poller_surfaces_a_failure_in_its_thread():

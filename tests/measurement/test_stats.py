@@ -76,3 +76,17 @@ def test_accuracy_delta_on_records():
         accuracy_delta_ci95(base, {"variant": "v", "correct": [1]})
     with pytest.raises(GreenlaneError, match="no per-example"):
         accuracy_delta_ci95(base, {"variant": "v"})
+
+
+def test_scipy_backed_figures_match_the_hand_written_ones():
+    """Recorded from the hand-written versions (git ef2d78c) before scipy.stats took over: same seed,
+    same draws, same figures."""
+    assert paired_bootstrap_delta([0] * 20, [1] * 10 + [0] * 10, n=4000, seed=1) == (0.5, 0.3, 0.7)
+    assert paired_bootstrap_delta([1] * 10 + [0] * 10, [1] * 9 + [0] * 11) == (-0.05, -0.15, 0.0)
+    assert wilson_ci95(87, 120) == pytest.approx((0.6390703417242319, 0.7969710333873515), abs=1e-15)
+
+
+def test_edge_inputs():
+    assert paired_bootstrap_delta([1], [0]) == (-1.0, -1.0, -1.0)  # one example: every resample is it
+    with pytest.raises(GreenlaneError, match="0 <= successes <= n"):
+        wilson_ci95(11, 10)

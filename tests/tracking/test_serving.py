@@ -21,7 +21,8 @@ EXPORTS = {
 @pytest.fixture(params=list(EXPORTS))
 def variant_dir(request, tiny_dir, tmp_path):
     from tasks.compression import METHODS
-    from tasks.variants import VariantSpec, build_variant
+    from tasks.config import VariantSpec
+    from tasks.variants import build_variant
 
     chain = EXPORTS[request.param]
     if not chain:

@@ -2,8 +2,7 @@
 
 `METERS` maps a config name to the lazy import path of its factory, so a meter's
 dependencies are imported only when it is used. `select_meter("auto")` takes the
-best one the hardware offers; `measure_idle_w` measures base load so readings can
-carry both gross and idle-subtracted energy.
+best one the hardware offers.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import importlib
 import inspect
 import logging
 import tempfile
-import time
 
 from tasks.errors import GreenlaneError
 
@@ -81,18 +79,3 @@ def _build(name: str, factory, kwargs: dict):
         # codecarbon must write its emissions.csv somewhere; the reading's details name the path.
         kwargs["output_dir"] = tempfile.mkdtemp(prefix="greenlane-codecarbon-")
     return factory(**kwargs)
-
-
-def measure_idle_w(meter_name: str = "auto", seconds: float = 5.0, **kwargs) -> float:
-    """Mean power in watts over `seconds` of doing nothing, by the same meter the work will use.
-
-    Run it right before the benchmark, on the same machine state; attach the figure with
-    `reading.with_idle(idle_w)` so both gross `energy_j` and `net_energy_j` are recorded.
-    """
-    if seconds <= 0:
-        raise GreenlaneError(f"idle measurement needs seconds > 0, got {seconds}")
-    meter = select_meter(meter_name, **kwargs)
-    meter.start()
-    time.sleep(seconds)
-    reading = meter.stop()
-    return reading.mean_power_w
