@@ -17,7 +17,9 @@ SYSTEM_PACKAGES := chromium postgresql redis-server prometheus
 # The `gguf` export step runs llama.cpp's converter from the same sdist, extracted into the venv. The version is
 # pyproject.toml's pin.
 LLAMA_CPP_VERSION := $(shell sed -n 's/^ *"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml)
-LLAMA_CPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+# LLAVA_BUILD=OFF: skip the multimodal (mtmd) library, ~50 of the ~400 files compiled; llama_cpp imports it only
+# for image chat handlers, which greenlane never uses.
+LLAMA_CPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 CONVERTER := $(VENV)/share/greenlane/llama.cpp
 CONVERTER_STAMP := $(CONVERTER)/.llama-cpp-python-$(LLAMA_CPP_VERSION)
 LLAMA_CPP_SDIST := llama_cpp_python-$(LLAMA_CPP_VERSION)
