@@ -12,6 +12,7 @@ carbon, no MLflow here.
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import time
 from pathlib import Path
@@ -21,6 +22,8 @@ from tasks.measurement import accuracy, fidelity, memory, passes, stats, sweeps
 from tasks.measurement.machine import read_cpu_model
 from tasks.measurement.record import (BatchSweep, BenchmarkRecord, Convergence, Energy, EnergyModelFit, Fidelity,
                                       Hardware, Latency, Memory, PhaseSplit, Quality)
+
+log = logging.getLogger(__name__)
 
 
 def load_prompts(n: int) -> list[str]:
@@ -69,7 +72,11 @@ def run_benchmark(
     if reference_dir is not None:  # before the variant loads: the base model runs here only on a cache miss
         cache = Path(reference_cache) if reference_cache else out_dir / "fidelity-reference.npz"
         reference = fidelity.load_or_build_reference(Path(reference_dir), examples, evalcfg.task, cache,
-                                                     device=target.device)
+                                                     device=target.device, threads=bench.threads)
+    # The baseline is the base weights, unchanged: in transformers on the reference's device its accuracy
+    # pass is the reference pass, already run; it is read back, not scored a second time.
+    is_reference = (reference is not None and not meta["chain"] and runtime_name == "transformers"
+                    and reference.device == target.device)
     peak = memory.PeakMemory(target.device, runtime_name)
     peak.reset()
     t0 = time.perf_counter()
@@ -86,8 +93,12 @@ def run_benchmark(
         if bench.energy_grid.enabled:
             grid = sweeps.energy_grid(runtime, bench.energy_grid, meter, out_dir, f"{meta['name']}@{target_name}")
 
-        comparison = fidelity.Comparison(reference) if reference is not None else None
-        acc = accuracy.task_accuracy(runtime, examples, evalcfg.task, observe=comparison)
+        comparison = fidelity.Comparison(reference) if reference is not None and not is_reference else None
+        if is_reference:
+            log.info("%s is the fidelity reference: its accuracy comes from the reference pass", meta["name"])
+            acc = reference.accuracy()
+        else:
+            acc = accuracy.task_accuracy(runtime, examples, evalcfg.task, observe=comparison)
         acc_lo, acc_hi = stats.wilson_ci95(sum(acc["correct"]), acc["accuracy_n"])
         ppl = accuracy.perplexity(runtime, accuracy.heldout_text(), evalcfg.perplexity_tokens)
         peak_mb, peak_source = peak.read()
@@ -118,7 +129,8 @@ def run_benchmark(
             accuracy_ci95_lo=acc_lo, accuracy_ci95_hi=acc_hi, perplexity=ppl["perplexity"],
             perplexity_tokens=ppl["perplexity_tokens"], correct=acc["correct"], lm_eval=harness,
         ),
-        fidelity=Fidelity.from_dict(comparison.result()) if comparison is not None else Fidelity(None, None),
+        fidelity=(Fidelity.from_dict(reference.identity()) if is_reference
+                  else Fidelity.from_dict(comparison.result()) if comparison is not None else Fidelity(None, None)),
         memory=Memory(param_count=meta["param_count"], model_size_mb=meta["size_mb"], model_memory_mb=model_memory_mb,
                       peak_memory_mb=peak_mb, peak_memory_source=peak_source, load_s=load_s),
         energy_fit=EnergyModelFit.from_dict(grid) if grid else None,

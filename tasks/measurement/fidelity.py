@@ -6,7 +6,10 @@ pass (`task_accuracy(observe=...)`) and costs the variant nothing extra.
 
 The reference (the base model's distributions) is computed once per run and
 cached in one file: for each position, the base model's top-K token ids and
-log-probabilities. KL is taken over those K tokens plus one bucket for the
+log-probabilities. That pass is the base model's own accuracy pass, so the file
+also keeps its per-example correctness: the baseline variant (the base weights,
+unchanged, in transformers on the same device) reuses it instead of scoring the
+same examples a second time (about 70 s of a demo run on 2 cores). KL is taken over those K tokens plus one bucket for the
 rest of the vocabulary. Merging tokens into a bucket can only lower KL, so the
 figure is a lower bound of the full-vocabulary KL, tight when the top K hold
 nearly all of the base model's mass (recorded as `reference_topk_mass`).
@@ -42,6 +45,10 @@ class Reference:
     topk_logp: np.ndarray
     """[P, K] their natural-log probabilities."""
     meta: dict
+    correct: np.ndarray
+    """1/0 per example: the base model's answers in this same pass."""
+    device: str
+    """Where the pass ran (not part of `meta`: a reference serves every target's fidelity figures)."""
 
     def save(self, path: Path) -> None:
         """Atomic: written beside `path` and moved over it, so a reader never sees half a file."""
@@ -49,14 +56,28 @@ class Reference:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, token_ids=self.token_ids, offsets=self.offsets, topk_ids=self.topk_ids,
-                     topk_logp=self.topk_logp, meta=np.array(json.dumps(self.meta)))
+                     topk_logp=self.topk_logp, meta=np.array(json.dumps(self.meta)), correct=self.correct,
+                     device=np.array(self.device))
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path) -> "Reference":
         with np.load(path) as data:
             return cls(data["token_ids"], data["offsets"], data["topk_ids"], data["topk_logp"],
-                       json.loads(str(data["meta"])))
+                       json.loads(str(data["meta"])), data["correct"], str(data["device"]))
+
+    def accuracy(self) -> dict:
+        """The base model's `task_accuracy` result from the reference pass."""
+        correct = [int(c) for c in self.correct]
+        return {"accuracy": sum(correct) / len(correct), "accuracy_n": len(correct), "correct": correct}
+
+    def identity(self) -> dict:
+        """The fidelity figures of the reference model itself: no divergence, by construction."""
+        return {
+            "kl_to_baseline": 0.0, "top1_agreement": 1.0, "fidelity_positions": int(self.offsets[-1]),
+            "fidelity_method": "identity: the variant is the reference model (same weights, runtime and device)",
+            "reference_topk_mass": float(np.exp(self.topk_logp.astype(np.float64)).sum(-1).mean()),
+        }
 
 
 class _Collector:
@@ -73,10 +94,10 @@ class _Collector:
         self.topk_ids.append(index.astype(np.int64))
         self.topk_logp.append(np.take_along_axis(logp, index, axis=-1).astype(np.float32))
 
-    def reference(self, meta: dict) -> Reference:
+    def reference(self, meta: dict, correct: list[int], device: str) -> Reference:
         offsets = np.cumsum([0] + [len(i) for i in self.ids])
         return Reference(np.concatenate(self.ids), offsets, np.concatenate(self.topk_ids),
-                         np.concatenate(self.topk_logp), meta)
+                         np.concatenate(self.topk_logp), meta, np.asarray(correct, dtype=np.int8), device)
 
 
 class Comparison:
@@ -132,7 +153,7 @@ def reference_key(reference_dir: Path, examples: list[dict], task: str) -> dict:
 
 
 def load_or_build_reference(reference_dir: Path, examples: list[dict], task: str, cache: Path,
-                            device: str = "cpu") -> Reference:
+                            device: str = "cpu", threads: int | None = None) -> Reference:
     """The cached reference if it matches; otherwise run the base model once and cache it.
 
     A lock file serializes parallel benchmark tasks of one run, so the base model runs once.
@@ -148,20 +169,21 @@ def load_or_build_reference(reference_dir: Path, examples: list[dict], task: str
                     return ref
             except (OSError, ValueError, KeyError):
                 pass  # unreadable or stale: rebuilt below
-        ref = build_reference(reference_dir, examples, task, key, device)
+        ref = build_reference(reference_dir, examples, task, key, device, threads)
         ref.save(cache)
         return ref
 
 
-def build_reference(reference_dir: Path, examples: list[dict], task: str, meta: dict, device: str = "cpu") -> Reference:
+def build_reference(reference_dir: Path, examples: list[dict], task: str, meta: dict, device: str = "cpu",
+                    threads: int | None = None) -> Reference:
     """The base model's distributions, from the transformers runtime (the base is a Hugging Face checkpoint)."""
     from tasks import runtimes
     from tasks.measurement import accuracy
 
-    runtime = runtimes.load(reference_dir, device, runtime="transformers")
+    runtime = runtimes.load(reference_dir, device, threads, runtime="transformers")
     try:
         collector = _Collector()
-        accuracy.task_accuracy(runtime, examples, task, observe=collector)
+        acc = accuracy.task_accuracy(runtime, examples, task, observe=collector)
     finally:
         runtime.close()
-    return collector.reference(meta)
+    return collector.reference(meta, acc["correct"], device)

@@ -135,6 +135,29 @@ def test_compose_refuses_to_start_without_the_secrets(file, tmp_path):
     assert "required variable" in out.stderr and "in .env" in out.stderr, out.stderr
 
 
+def test_an_env_without_the_serve_secrets_still_starts_the_default_stack(tmp_path):
+    """An .env written before the serve profile existed: the default stack must still load; the serve
+    profile's services refuse at start instead, each with one line."""
+    serve_only = {"GREENLANE_SERVE_API_KEY", "GRAFANA_ADMIN_PASSWORD"}
+    older = tmp_path / "older.env"
+    older.write_text("\n".join(line for line in ENV_EXAMPLE.read_text().splitlines()
+                               if line.split("=", 1)[0] not in serve_only))
+    out = compose("config", "-q", env_file=older)
+    assert out.returncode == 0, out.stderr
+    served = json.loads(compose("--profile", "serve", "config", "--format", "json", env_file=older).stdout)["services"]
+    grafana = served["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == ""
+    script = grafana["entrypoint"][2].replace("$$", "$")  # `config` prints compose's escape; the container gets `$`
+    check = subprocess.run(["sh", "-c", script.replace("exec /run.sh", "exit 0"), "sh"],
+                           env={"PATH": os.environ["PATH"], "GF_SECURITY_ADMIN_PASSWORD": ""}, capture_output=True, text=True)
+    assert check.returncode == 1 and check.stderr.strip() == "set GRAFANA_ADMIN_PASSWORD in .env"
+    ok = subprocess.run(["sh", "-c", script.replace("exec /run.sh", "exit 0"), "sh"],
+                        env={"PATH": os.environ["PATH"], "GF_SECURITY_ADMIN_PASSWORD": "s3cret"})
+    assert ok.returncode == 0
+    assert served["serve"]["environment"]["GREENLANE_SERVE_API_KEY"] == ""
+    assert "--api-key-env" in served["serve"]["command"]  # the server's own check (tests/serving) refuses an empty token
+
+
 def test_env_example_names_every_required_variable_and_env_is_ignored():
     required = set()
     for file in (STACK, JETSON):

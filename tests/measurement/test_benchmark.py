@@ -30,11 +30,21 @@ def record(tiny_dir, tmp_path_factory):
     out = tmp / "out"
     rec = run_benchmark(variant, "cpu", cfg.targets["cpu"], cfg.benchmark, cfg.eval, out,
                         reference_dir=tiny_dir, reference_cache=tmp / "reference.npz", seed=3)
-    return rec, out
+    return rec, out, tmp / "reference.npz"
+
+
+def test_the_baseline_reads_its_accuracy_from_the_reference_pass(record, tiny_dir):
+    from tasks import runtimes
+    from tasks.measurement import accuracy, fidelity
+
+    rec, _, cache = record
+    scored = accuracy.task_accuracy(runtimes.load(tiny_dir), accuracy.load_split("sentiment", "eval", 4), "sentiment")
+    assert rec.quality.correct == scored["correct"] == fidelity.Reference.load(cache).accuracy()["correct"]
+    assert rec.fidelity.fidelity_method.startswith("identity:")
 
 
 def test_record_has_ci_phase_batch_fidelity_fields(record):
-    rec, out = record
+    rec, out, _ = record
     passes = rec.convergence.passes
     assert 2 <= passes <= 3 and rec.latency.latency_n == 2 * passes and rec.energy.energy_n == passes
     assert rec.latency.latency_ci95_ms > 0 and rec.energy.energy_j_per_1k_tokens_ci95 is not None
@@ -54,7 +64,7 @@ def test_record_has_ci_phase_batch_fidelity_fields(record):
 def test_energy_grid_fits_and_saves(record):
     from tasks.energy_model import load_models
 
-    rec, out = record
+    rec, out, _ = record
     models = load_models(out / "energy_model.json")
     assert set(models) == {"energy_j", "runtime_s"} and models["energy_j"].n_points == 10
     fit = rec.energy_fit
@@ -66,7 +76,7 @@ def test_energy_grid_fits_and_saves(record):
 def test_record_covers_logged_metrics(record):
     from records import LOGGED_BEFORE
 
-    rec, _ = record
+    rec, _, _ = record
     carbon = {k for k in LOGGED_BEFORE if k.startswith(("gco2e", "usd"))}  # added by the pipeline, not measured here
     assert sorted(set(LOGGED_BEFORE) - carbon - set(rec.metrics())) == []
     assert {"tokens_per_s_bs2", "j_per_token_bs2"} <= set(rec.metrics())

@@ -48,6 +48,17 @@ def test_identical_model_has_zero_kl(tiny_dir, reference):
     assert out["fidelity_positions"] == len(reference[1].token_ids)
 
 
+def test_the_reference_keeps_the_base_models_own_answers(tiny_dir, reference):
+    """The baseline reads its accuracy back from the reference pass; it must be what scoring it again gives."""
+    from tasks import runtimes
+
+    again = accuracy.task_accuracy(runtimes.load(tiny_dir), EXAMPLES, "sentiment")
+    kept = fidelity.Reference.load(reference[0])
+    assert kept.accuracy() == again
+    assert kept.device == "cpu"
+    assert kept.identity()["fidelity_positions"] == len(kept.token_ids)
+
+
 def test_different_model_has_positive_kl(tiny_dir, reference, tmp_path):
     import torch
 

@@ -15,7 +15,7 @@ def test_second_task_waits_for_the_lock_and_reuses_the_reference(tmp_path, monke
     cache = tmp_path / "reference.npz"
     ref = fidelity.Reference(np.arange(3), np.array([0, 3]), np.zeros((3, fidelity.TOP_K), dtype=np.int64),
                              np.zeros((3, fidelity.TOP_K), dtype=np.float32),
-                             fidelity.reference_key(base, examples, task))
+                             fidelity.reference_key(base, examples, task), np.ones(1, dtype=np.int8), "cpu")
     built = []
     monkeypatch.setattr(fidelity, "build_reference", lambda *a, **k: built.append(a))
     got = []
