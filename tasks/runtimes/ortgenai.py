@@ -128,6 +128,33 @@ class OrtGenAIRuntime:
             steps += 1
         return steps * len(batch)
 
+    def generate_many(self, batch: list[list[int]], max_new_tokens: int) -> list[Generation]:
+        """Greedy generation for several prompts in one batch, each stopping at end of sequence (the serving
+        path: `greenlane serve` batches concurrent requests). Right-padded as in `generate_batch`; a row that
+        has finished keeps stepping with the batch until every row has, its extra tokens dropped."""
+        clock = StepClock()
+        width = max(len(ids) for ids in batch)
+        rows = [list(ids) + [self._pad] * (width - len(ids)) for ids in batch]
+        generator = self._generator(width + max_new_tokens, batch_size=len(batch), do_sample=False)
+        generator.append_tokens(self._ids(rows))
+        new: list[list[int]] = [[] for _ in batch]
+        done = [False] * len(batch)
+        while not all(done) and not generator.is_done():
+            generator.generate_next_token()
+            step = generator.get_next_tokens()
+            clock.tick()
+            for i, token in enumerate(int(t) for t in step):
+                if done[i]:
+                    continue
+                if token in self._eos:
+                    done[i] = True
+                    continue
+                new[i].append(token)
+                done[i] = len(new[i]) >= max_new_tokens
+        return [StepClock(clock.t0, clock.stamps[:max(len(row), 1)]).generation(
+                    len(ids), row, self.tokenizer.decode(row, skip_special_tokens=True))
+                for ids, row in zip(batch, new)]
+
     def prefill(self, ids: list[int]) -> None:
         generator = self._generator(len(ids) + 1)
         generator.append_tokens(self._ids([list(ids)]))  # ONNX Runtime's Run returns with the device synchronized

@@ -65,6 +65,18 @@ def test_batch_prefill_and_memory(loaded, runtime_name):
     assert rt.memory_footprint_mb() > 0
 
 
+def test_a_batch_generates_what_each_prompt_generates_alone(loaded, runtime_name):
+    """`generate_many` (the server's batches) must answer each request as a lone request would."""
+    rt = loaded(runtime_name)
+    if not callable(getattr(rt, "generate_many", None)):
+        pytest.skip(f"{runtime_name} has no batched generation: the server runs its requests one at a time")
+    batch = [chat_ids(rt.tokenizer, p) for p in (PROMPT, "Hello there, how are you today?", "Hi")]
+    together = rt.generate_many(batch, 9)
+    alone = [rt.generate(ids, 9, ignore_eos=False) for ids in batch]
+    assert [g.token_ids for g in together] == [g.token_ids for g in alone]
+    assert all(g.prompt_tokens == len(ids) and 0 < g.ttft_s <= g.total_s for g, ids in zip(together, batch))
+
+
 def test_logits_shape_and_prefix_reuse(loaded, runtime_name):
     rt = loaded(runtime_name)
     prefix = rt.tokenizer("Review: fine.\nSentiment: positive\n\n")["input_ids"]
