@@ -341,6 +341,17 @@ class MlflowConfig(_Strict):
     register_variants: Literal["passing", "all"] = "passing"
     """Which benchmarked variants become model versions: `passing` (those that passed their target's gates,
     so a weekly schedule does not flood the registry) or `all`. The decision record lists every variant either way."""
+    # The retry budget of each MLflow HTTP request (tasks/tracking/outage.py): set as MLflow's own
+    # MLFLOW_HTTP_REQUEST_* variables for the run's tasks, unless that variable is already set. Bounds: MLflow's.
+    http_max_retries: int = Field(3, ge=0, le=10)
+    """Retries of one MLflow HTTP request (MLFLOW_HTTP_REQUEST_MAX_RETRIES; MLflow's default 7 makes each call to
+    a dead server block ~250 s). With the defaults a dead server fails a call in under 10 s, a hung one in under 50 s."""
+    http_backoff_factor: int = Field(1, ge=0, le=120)
+    """Seconds, a whole number as MLflow reads it: retry n waits factor x 2^(n-1) (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR)."""
+    http_backoff_jitter: float = Field(1.0, ge=0.0, le=60.0)
+    """Seconds of random extra wait per retry (MLFLOW_HTTP_REQUEST_BACKOFF_JITTER)."""
+    http_timeout_s: int = Field(10, ge=1, le=600)
+    """Seconds one try may take to connect and answer (MLFLOW_HTTP_REQUEST_TIMEOUT; MLflow's default 120)."""
 
     @field_validator("tracking_uri")
     @classmethod
@@ -362,6 +373,26 @@ def check_tracking_uri(uri: str, where: str) -> str:
         raise ValueError(f"{where} {uri!r}: MLflow has no tracking store for scheme {scheme!r}; use one of "
                          f"{', '.join(s + '://' for s in TRACKING_SCHEMES if s)} or a local path")
     return uri
+
+
+def check_store_writable(uri: str) -> None:
+    """A GreenlaneError unless this user can write a local SQLite store: the file, and its folder (SQLite's journal).
+
+    Checked by what writes (`greenlane run`, the prepare task), not at every load: reading a champion from a
+    read-only store is fine. os.access honours read-only mounts and `chattr +i`, for root too. A server's store
+    is the server's business.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?")[0])
+    if str(path) in ("", ".", ":memory:"):
+        return
+    # An absent store is created, with any missing folders, under the nearest folder that exists.
+    must_write = [path, path.parent] if path.exists() else [next(p for p in path.parents if p.exists())]
+    for p in must_write:
+        if p.exists() and not os.access(p, os.W_OK):
+            raise GreenlaneError(f"MLflow store {uri} is read-only here ({p} is not writable): make it writable, or "
+                                 "set GREENLANE_HOME or mlflow.tracking_uri to a writable place")
 
 
 def check_registered_model(name: str) -> str:

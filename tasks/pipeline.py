@@ -14,7 +14,9 @@ import logging
 import subprocess
 from pathlib import Path
 
-from tasks.config import REPO_ROOT, GreenlaneConfig, greenlane_home, load_config, load_ctx_config, run_dir, safe_name
+from tasks.config import (REPO_ROOT, GreenlaneConfig, check_store_writable, greenlane_home, load_config,
+                          load_ctx_config, run_dir, safe_name)
+from tasks.tracking.outage import apply_http_budget, tracking_errors
 
 log = logging.getLogger("greenlane")
 
@@ -37,6 +39,7 @@ def data_version() -> str:
     return digest.hexdigest()[:12]
 
 
+@tracking_errors
 def prepare(config_path: str | None, overrides: dict | list | None, dag_run_id: str) -> dict:
     """Validate the config, cache the base model, create the experiment and the parent run."""
     from tasks.models import resolve_base
@@ -44,6 +47,8 @@ def prepare(config_path: str | None, overrides: dict | list | None, dag_run_id: 
     from tasks.tracking.queries import experiment_location, registry_location
 
     cfg = load_config(config_path, overrides)
+    apply_http_budget(cfg.mlflow)
+    check_store_writable(cfg.tracking_uri())
     home = greenlane_home()
     out = run_dir(dag_run_id)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,20 +116,27 @@ def make_variant(ctx: dict, variant: str) -> str:
     return str(out)
 
 
+@tracking_errors
 def benchmark(ctx: dict, variant: str, target: str) -> str:
     """Benchmark, add carbon, log the child run and its servable model; returns the result file.
 
-    The model version is registered by `promote`, once the gates have judged the variant."""
+    The record is saved before the first MLflow write: a try that fails on the tracking server leaves it for
+    the retry, which logs it without measuring again (tasks/saved_record.py). The model version is registered
+    by `promote`, once the gates have judged the variant."""
     from dataclasses import replace
 
+    from tasks import saved_record
     from tasks.carbon.accounting import per_1k_tokens
     from tasks.measurement.benchmark import run_benchmark
     from tasks.tracking import runs, serving
 
     cfg = load_ctx_config(ctx)
+    apply_http_budget(cfg.mlflow)
     tcfg = cfg.targets[target]
     variant_dir = Path(ctx["run_dir"]) / "variants" / safe_name(variant)
     out_dir = Path(ctx["run_dir"]) / "results" / safe_name(f"{variant}@{target}")
+    ident = saved_record.identity(ctx["dag_run_id"], variant, target, variant_dir)
+    saved = saved_record.reusable(out_dir, ident)  # before result.json goes: its absence says "unfinished"
     log.info("benchmarking %s@%s", variant, target)
     (out_dir / "result.json").unlink(missing_ok=True)  # a cleared task that then fails must leave no stale result
     uri, parent = ctx["tracking_uri"], ctx["parent_run_id"]
@@ -132,14 +144,20 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
         uri, ctx["experiment_id"], key=f"{ctx['dag_run_id']}/{variant}@{target}", run_name=f"{variant}@{target}",
         tags={runs.PARENT_TAG: parent, "variant": variant, "target": target},
     )
-    try:
-        with runs.system_metrics(uri, run_id):  # CPU/memory (and GPU) of the machine over the benchmark, in the UI
-            record = run_benchmark(variant_dir, target, tcfg, cfg.benchmark, cfg.eval, out_dir,
-                                   reference_dir=Path(ctx["base_dir"]),
-                                   reference_cache=Path(ctx["run_dir"]) / "fidelity-reference.npz", seed=cfg.seed)
-    except BaseException:
-        runs.finish(uri, run_id, "FAILED")  # a retry reopens the same run (found by its key)
-        raise
+    if saved is not None:
+        record = saved
+        log.info("%s@%s: reusing the record an earlier try of this DAG run measured (%s); logging it without "
+                 "measuring again", variant, target, out_dir / saved_record.RECORD_FILE)
+    else:
+        try:
+            with runs.system_metrics(uri, run_id):  # CPU/memory (and GPU) of the machine over the benchmark, in the UI
+                record = run_benchmark(variant_dir, target, tcfg, cfg.benchmark, cfg.eval, out_dir,
+                                       reference_dir=Path(ctx["base_dir"]),
+                                       reference_cache=Path(ctx["run_dir"]) / "fidelity-reference.npz", seed=cfg.seed)
+        except BaseException:
+            runs.finish(uri, run_id, "FAILED")  # a retry reopens the same run (found by its key)
+            raise
+        saved_record.save(out_dir, record, ident)  # on disk before any MLflow write that could lose it
     from tasks.carbon.detect import worker_report
 
     # What this worker really is (hostname, CPU, GPUs, profile) is the record; the config's claim is kept beside it.
@@ -195,6 +213,7 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
     return str(result_file)
 
 
+@tracking_errors
 def promote(ctx: dict, result_files: list[str]) -> dict:
     """Decide per target, register the passing variants, write the decision record, then move the aliases of the
     winners; returns {target: champion or None}.
@@ -210,6 +229,7 @@ def promote(ctx: dict, result_files: list[str]) -> dict:
     from tasks.tracking import registry, runs
 
     cfg = load_ctx_config(ctx)
+    apply_http_budget(cfg.mlflow)
     try:
         records = [BenchmarkRecord.from_dict(json.loads(Path(f).read_text()))
                    for f in result_files if f and Path(f).is_file()]

@@ -13,6 +13,10 @@ reason as the tag `greenlane.end_reason`, and raises `Cancelled` (exit 143 or
 130). A second signal during that clean-up exits at once and leaves the state
 as it is. The child dies with its caller (PR_SET_PDEATHSIG), so a killed
 `greenlane run` never leaves a DAG running on its own.
+
+The caller holds the home's lock for the whole run, and the child first closes what runs that died left
+open (tasks/recovery.py). The child's output goes to the terminal and to `<home>/runs/<run>/run.log`: dag.test
+runs the tasks in-process and their logs and tracebacks go to its output, not to `<home>/airflow/logs`.
 """
 
 from __future__ import annotations
@@ -22,17 +26,21 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from tasks.config import REPO_ROOT, greenlane_home
 from tasks.errors import Cancelled, GreenlaneError
+from tasks.recovery import close_stale, fail_dag_run, home_lock
 
 DAGS_FOLDER = REPO_ROOT / "dags"
+ANSI_ESCAPE = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 log = logging.getLogger("greenlane")
 
 
@@ -119,16 +127,36 @@ def run_dag(dag_id: str, conf: dict, progress_t0: float | None = None) -> tuple[
     SIGTERM or SIGINT stops it (see the module docstring) and raises `Cancelled`.
     """
     home = configure_airflow()
+    with home_lock(home):  # one run per home; the child closes stale state of earlier runs under it
+        return _run_dag_locked(home, dag_id, conf, progress_t0)
+
+
+def run_log(run_id: str) -> Path:
+    """The DAG run's whole output, every task's log and traceback included: dag.test runs the tasks in-process
+    and Airflow writes nothing under <home>/airflow/logs, so the runner keeps this copy."""
+    from tasks.config import run_dir
+
+    return run_dir(run_id) / "run.log"
+
+
+def _run_dag_locked(home: Path, dag_id: str, conf: dict, progress_t0: float | None) -> tuple[str, str]:
     logical_date = dt.datetime.now(dt.timezone.utc)
     run_id = dag_run_id(logical_date)
+    log_file = run_log(run_id)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="greenlane-run-") as tmp:
         result_file = Path(tmp) / "result.json"
         child = subprocess.Popen(
             [sys.executable, "-m", "tasks.runner", dag_id, json.dumps(conf), logical_date.isoformat(),
              str(result_file), str(os.getpid()), "" if progress_t0 is None else repr(progress_t0)],
             cwd=Path.cwd(), start_new_session=True,  # its own process group: one killpg stops it and its children
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # through _tee: to the terminal and to run.log
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **({"FORCE_COLOR": "1"} if sys.stderr.isatty() else {})},
         )
+        tee = threading.Thread(target=_tee, args=(child.stdout, log_file), daemon=True)
+        tee.start()
         signum = _wait_cancellable(child)
+        tee.join(timeout=5)  # the pipe closes when the child's process group is gone
         if signum is not None:
             reason = f"cancelled: {signal.Signals(signum).name} to greenlane (pid {os.getpid()})"
             _handle_second_signal()
@@ -139,11 +167,24 @@ def run_dag(dag_id: str, conf: dict, progress_t0: float | None = None) -> tuple[
                                     f"KILLED, {moved}")
         if not result_file.is_file():
             raise GreenlaneError(f"DAG run {run_id} ended without a result (runner exit code {child.returncode}); "
-                                 f"see the output above")
+                                 f"its log: {log_file}")
         result = json.loads(result_file.read_text())
     if "error" in result:
         raise GreenlaneError(result["error"])
     return result["run_id"], result["state"]
+
+
+def _tee(pipe, log_file: Path) -> None:
+    """Copy the child's output to our stderr as it comes and to `log_file` (colour codes stripped)."""
+    with pipe, log_file.open("ab") as out:
+        for line in iter(pipe.readline, b""):
+            try:
+                sys.stderr.buffer.write(line)
+                sys.stderr.flush()
+            except (OSError, ValueError):  # our stderr is gone (a closed pipe): keep the log going
+                pass
+            out.write(ANSI_ESCAPE.sub(b"", line))
+            out.flush()
 
 
 def _wait_cancellable(child: subprocess.Popen) -> int | None:
@@ -187,29 +228,8 @@ def cancel_dag_run(home: Path, dag_id: str, run_id: str, reason: str) -> tuple[i
     a signal that lands inside the promote task, the run's last few seconds, may find some already moved.
     """
     if (home / "airflow" / "airflow.db").is_file():  # absent: cancelled before Airflow created its DB
-        _fail_dag_run(dag_id, run_id, reason)
+        fail_dag_run(dag_id, run_id, reason)
     return kill_mlflow_runs(run_id, reason)
-
-
-def _fail_dag_run(dag_id: str, run_id: str, reason: str) -> None:
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState, State, TaskInstanceState
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        with create_session() as session:
-            dagrun = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one_or_none()
-            if dagrun is None:  # cancelled before dag.test created it
-                return
-            for ti in dagrun.get_task_instances(session=session):
-                if ti.state not in State.finished:
-                    ti.state = TaskInstanceState.FAILED if ti.state is not None else TaskInstanceState.UPSTREAM_FAILED
-                    ti.end_date = dt.datetime.now(dt.timezone.utc)
-            dagrun.set_state(DagRunState.FAILED)
-            dagrun.note = reason  # shown on the run in the Airflow UI
-    except OperationalError as err:  # cancelled while the DB was being migrated: no DAG run in it yet
-        log.warning("could not mark DAG run %s failed: %s", run_id, err)
 
 
 def kill_mlflow_runs(run_id: str, reason: str) -> tuple[int, list[str]]:
@@ -235,14 +255,30 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(137)
 
 
+def _tracking_uri(conf_json: str) -> str | None:
+    """The MLflow store the run's config names; None when the conf does not load (the DAG's `prepare` then
+    fails with the reason)."""
+    from tasks.config import load_config
+
+    conf = json.loads(conf_json)
+    try:
+        return load_config(conf.get("config_path"), conf.get("overrides")).tracking_uri()
+    except Exception:  # noqa: BLE001  whatever is wrong with the conf is the prepare task's to report
+        return None
+
+
 def _child_main(dag_id: str, conf_json: str, logical_date: str, result_file: str, parent_pid: str,
                 progress_t0: str) -> int:
     _die_with_parent(int(parent_pid))
     if progress_t0:
         show_progress(float(progress_t0))
     try:
-        configure_airflow()
+        home = configure_airflow()
         migrate_db()
+        # The parent holds the home's lock: whatever is still open here belongs to a run that died.
+        closed = close_stale(home, dag_run_id(dt.datetime.fromisoformat(logical_date)), _tracking_uri(conf_json))
+        if closed:
+            log.warning(closed)
         dag = load_dag(dag_id)
         logging.getLogger("airflow").setLevel(logging.WARNING)
         when = dt.datetime.fromisoformat(logical_date)

@@ -25,8 +25,9 @@ def _cancel_before_start(signum, frame):
 def handle(args) -> int:
     from rich.console import Console
 
-    from tasks.config import greenlane_home, load_config, parse_overrides
+    from tasks.config import check_store_writable, greenlane_home, load_config, parse_overrides
     from tasks.models import resolve_base
+    from tasks.recovery import home_lock
     from tasks.runner import run_dag, show_progress
 
     console = Console(stderr=True, soft_wrap=True, width=150)  # width: logs and CI are not terminals
@@ -35,30 +36,38 @@ def handle(args) -> int:
         signal.signal(sig, _cancel_before_start)
     # Validate everything cheap before starting Airflow, so bad input fails in a second with one line.
     cfg = load_config(args.config, args.overrides)
+    from tasks.tracking.outage import apply_http_budget
+
+    apply_http_budget(cfg.mlflow)  # MLflow's retry budget here (cancel clean-up), in the DAG's child and its tasks
+    check_store_writable(cfg.tracking_uri())  # a run writes there: fail now, not in a task minutes later
     overrides = parse_overrides(args.overrides)
     show_progress(t0)
     progress = logging.getLogger("greenlane")
     if cfg.base_model.startswith("bundled:"):  # dequantized once, which takes a while: say so
         progress.info("preparing base model %s", cfg.base_model)
-    base_dir = resolve_base(cfg.base_model, greenlane_home() / "cache")
-    from tasks.variants import check_variant
+    # One run per home for the whole run, preparing the model included: a second exits 2 at once (tasks/recovery.py)
+    with home_lock(greenlane_home()):
+        base_dir = resolve_base(cfg.base_model, greenlane_home() / "cache")
+        from tasks.variants import check_variant
 
-    for spec in cfg.variants:  # e.g. an architecture an export step's converter does not know, before Airflow starts
-        check_variant(base_dir, spec)
-    # only now: bad input, the model directory included, fails with its one line and nothing before it
-    progress.info("config ok: %d variants x %d targets, base model %s", len(cfg.variants), len(cfg.targets), cfg.base_model)
+        for spec in cfg.variants:  # e.g. an architecture an export step's converter does not know, before Airflow starts
+            check_variant(base_dir, spec)
+        # only now: bad input, the model directory included, fails with its one line and nothing before it
+        progress.info("config ok: %d variants x %d targets, base model %s", len(cfg.variants), len(cfg.targets), cfg.base_model)
 
-    progress.info("starting Airflow DAG greenlane_optimize (dag.test, SQLite metadata under %s)", greenlane_home() / "airflow")
-    conf = {"config_path": str(Path(args.config).resolve()) if args.config else None, "overrides": overrides}
-    # SIGTERM/SIGINT from here on stop the run, fail it and close its MLflow runs (Cancelled: exit 143/130)
-    run_id, state = run_dag("greenlane_optimize", conf, progress_t0=t0)
+        progress.info("starting Airflow DAG greenlane_optimize (dag.test, SQLite metadata under %s)", greenlane_home() / "airflow")
+        conf = {"config_path": str(Path(args.config).resolve()) if args.config else None, "overrides": overrides}
+        # SIGTERM/SIGINT from here on stop the run, fail it and close its MLflow runs (Cancelled: exit 143/130)
+        run_id, state = run_dag("greenlane_optimize", conf, progress_t0=t0)
     for sig in (signal.SIGTERM, signal.SIGINT):  # the run is over: a signal now just ends the summary
         signal.signal(sig, signal.SIG_DFL)
     from tasks.config import run_dir
 
     decision_file = run_dir(run_id) / "decision.json"
     if state != "success" or not decision_file.is_file():
-        raise GreenlaneError(f"DAG run {run_id} ended {state}; see the task logs under {greenlane_home() / 'airflow' / 'logs'}")
+        from tasks.runner import run_log
+
+        raise GreenlaneError(f"DAG run {run_id} ended {state}; its log, every task's traceback included: {run_log(run_id)}")
     summary = json.loads(decision_file.read_text())
     print_summary(console, summary, time.monotonic() - t0)
     if all(t["decision"]["champion"] is None for t in summary["targets"].values()):

@@ -29,6 +29,8 @@ class ApiError(Exception):
     def response(self) -> JSONResponse:
         body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        if self.status == 503:  # the queue is full (serve.max_queue): tell well-behaved clients when to come back
+            headers = {"Retry-After": "1"}
         return JSONResponse(body, status_code=self.status, headers=headers)
 
 

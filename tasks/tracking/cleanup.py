@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tasks.tracking.runs import PARENT_TAG, client, finish
 
 END_REASON_TAG = "greenlane.end_reason"
@@ -29,3 +31,39 @@ def kill_dag_run(tracking_uri: str, dag_run_id: str, reason: str) -> tuple[int, 
     promoted = [f"{m.name}@{alias}" for m in c.search_registered_models() for alias, version in m.aliases.items()
                 if ours and c.get_model_version(m.name, version).run_id in ours]
     return closed, promoted
+
+
+def close_runs_of(tracking_uri: str, owned, reason: str, status: str = "FAILED") -> int:
+    """Close every RUNNING (or SCHEDULED) run whose DAG run id (its own `greenlane.dag_run_id` tag, or its
+    parent's) satisfies `owned(dag_run_id)`, as `status`, tagged with the reason. Returns how many were closed.
+
+    Runs without a DAG run id (logged by hand, or by another tool into the same store) are never touched.
+    """
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+        return 0  # a store not created yet holds no runs, and opening it would create it (seconds of migrations)
+    c = client(tracking_uri)
+    experiments = [e.experiment_id for e in c.search_experiments()]
+    if not experiments:
+        return 0
+    open_runs = [r for s in ("RUNNING", "SCHEDULED")
+                 for r in c.search_runs(experiments, filter_string=f"attributes.status = '{s}'")]
+    parent_dag_run: dict[str, str | None] = {}
+
+    def dag_run_of(run) -> str | None:
+        if DAG_RUN_TAG in run.data.tags:
+            return run.data.tags[DAG_RUN_TAG]
+        parent = run.data.tags.get(PARENT_TAG)
+        if parent is None:
+            return None
+        if parent not in parent_dag_run:
+            parent_dag_run[parent] = c.get_run(parent).data.tags.get(DAG_RUN_TAG)
+        return parent_dag_run[parent]
+
+    closed = 0
+    for r in open_runs:
+        dag_run_id = dag_run_of(r)
+        if dag_run_id is not None and owned(dag_run_id):
+            c.set_tag(r.info.run_id, END_REASON_TAG, reason)
+            finish(tracking_uri, r.info.run_id, status)
+            closed += 1
+    return closed

@@ -9,54 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-REPO = Path(__file__).resolve().parents[2]
-# Slow enough that the signal lands inside the first benchmark (two variants: the second is still to come).
-RUN_SETTINGS = ["--set", "eval.limit=6", "--set", "eval.perplexity_tokens=64", "--set", "benchmark.prompts=6",
-                "--set", "benchmark.max_new_tokens=32", "--set", "benchmark.repeats=2",
-                "--set", "variants=[baseline, bf16]", "--set", "gates.min_top1_agreement=null",
-                "--set", "gates.min_accuracy=0", "--set", "gates.max_accuracy_drop=1"]
-
-
-@pytest.fixture(scope="module")
-def migrated_db(tmp_path_factory) -> Path:
-    """An Airflow metadata DB migrated once, copied into each test's home (migrating takes ~20 s per home)."""
-    home = tmp_path_factory.mktemp("template-home")
-    code = "from tasks.runner import configure_airflow, migrate_db; configure_airflow(); migrate_db()"
-    subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "GREENLANE_HOME": str(home)},
-                   check=True, capture_output=True, timeout=300)
-    return home / "airflow" / "airflow.db"
-
-
-def new_home(tmp_path: Path, migrated_db: Path) -> Path:
-    home = tmp_path / "home"
-    (home / "airflow").mkdir(parents=True)
-    shutil.copy(migrated_db, home / "airflow" / "airflow.db")
-    return home
-
-
-def processes_of(home: Path) -> list[int]:
-    """Live processes whose environment names this GREENLANE_HOME (the run and anything it started)."""
-    needle = f"GREENLANE_HOME={home}".encode()
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if needle in (proc / "environ").read_bytes().split(b"\0"):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
+from faults_helpers import REPO, RUN_SETTINGS, new_home, processes_of
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])

@@ -1,0 +1,36 @@
+"""What the fault tests share: the repository, a slow-enough tiny run, fresh homes, their processes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+# Slow enough that the signal lands inside the first benchmark (two variants: the second is still to come).
+RUN_SETTINGS = ["--set", "eval.limit=6", "--set", "eval.perplexity_tokens=64", "--set", "benchmark.prompts=6",
+                "--set", "benchmark.max_new_tokens=32", "--set", "benchmark.repeats=2",
+                "--set", "variants=[baseline, bf16]", "--set", "gates.min_top1_agreement=null",
+                "--set", "gates.min_accuracy=0", "--set", "gates.max_accuracy_drop=1"]
+
+
+def new_home(tmp_path: Path, migrated_db: Path) -> Path:
+    home = tmp_path / "home"
+    (home / "airflow").mkdir(parents=True)
+    shutil.copy(migrated_db, home / "airflow" / "airflow.db")
+    return home
+
+
+def processes_of(home: Path) -> list[int]:
+    """Live processes whose environment names this GREENLANE_HOME (the run and anything it started)."""
+    needle = f"GREENLANE_HOME={home}".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if needle in (proc / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
