@@ -56,6 +56,7 @@ def airflow_env(home: Path) -> dict[str, str]:
         # "No tasks to run" warnings while a retry waits do not flood the progress display.
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR"),
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # logging a model re-reads its files: one bar per variant
         "TRANSFORMERS_VERBOSITY": "error",
         "HF_HUB_OFFLINE": "1",
         "GREENLANE_HOME": str(home),
@@ -160,9 +161,8 @@ def _run_dag_locked(home: Path, dag_id: str, conf: dict, progress_t0: float | No
         if signum is not None:
             reason = f"cancelled: {signal.Signals(signum).name} to greenlane (pid {os.getpid()})"
             _handle_second_signal()
-            closed, promoted = cancel_dag_run(home, dag_id, run_id, reason)
-            moved = (f"promoted before the signal: {', '.join(promoted)} (greenlane rollback undoes it)" if promoted
-                     else "nothing promoted")
+            closed, undone = cancel_dag_run(home, dag_id, run_id, reason)
+            moved = f"nothing promoted (promotion undone: {'; '.join(undone)})" if undone else "nothing promoted"
             raise Cancelled(signum, f"{reason}; DAG run {run_id} marked failed, {closed} MLflow run(s) marked "
                                     f"KILLED, {moved}")
         if not result_file.is_file():

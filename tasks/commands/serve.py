@@ -1,6 +1,6 @@
 """`greenlane serve`: a target's champion behind an OpenAI-compatible API on 127.0.0.1, with live energy metrics.
 
-Every flag is a `serve:` knob of the config (tasks/config.py ServeConfig documents each); a flag given here
+Every flag is a `serve:` knob of the config (tasks/config/serve.py ServeConfig documents each); a flag given here
 overrides the config, and is validated the same way. Stop the server with SIGTERM (or Ctrl-C): it closes its
 last energy window and frees the model.
 """

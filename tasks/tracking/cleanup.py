@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tasks.tracking.registry import alias_for, undo_promotion
 from tasks.tracking.runs import PARENT_TAG, client, finish
+
+CHAMPION_PREFIX = alias_for("")  # `champion-<target>`; the plain `champion` follows its target's alias
 
 END_REASON_TAG = "greenlane.end_reason"
 DAG_RUN_TAG = "greenlane.dag_run_id"
@@ -13,8 +16,9 @@ DAG_RUN_TAG = "greenlane.dag_run_id"
 def kill_dag_run(tracking_uri: str, dag_run_id: str, reason: str) -> tuple[int, list[str]]:
     """Mark the DAG run's parent run and its children that are still RUNNING as KILLED, tagged with the reason.
 
-    Returns (runs closed, aliases that point at model versions of its child runs) so the caller can say
-    whether anything was promoted before the run stopped.
+    A cancelled run promotes nothing: a champion alias that already points at one of its model versions (the
+    signal landed inside, or just after, the promote task) is put back where it was. Returns (runs closed,
+    what was undone).
     """
     c = client(tracking_uri)
     experiments = [e.experiment_id for e in c.search_experiments()]
@@ -28,9 +32,15 @@ def kill_dag_run(tracking_uri: str, dag_run_id: str, reason: str) -> tuple[int, 
             finish(tracking_uri, r.info.run_id, "KILLED")
             closed += 1
     ours = {r.info.run_id for r in children}
-    promoted = [f"{m.name}@{alias}" for m in c.search_registered_models() for alias, version in m.aliases.items()
-                if ours and c.get_model_version(m.name, version).run_id in ours]
-    return closed, promoted
+    undone = []
+    for m in c.search_registered_models() if ours else []:
+        moved = {alias: version for alias, version in m.aliases.items()
+                 if alias.startswith(CHAMPION_PREFIX) and c.get_model_version(m.name, version).run_id in ours}
+        for alias, version in moved.items():
+            note = undo_promotion(tracking_uri, m.name, alias.removeprefix(CHAMPION_PREFIX), version)
+            if note:
+                undone.append(note)
+    return closed, undone
 
 
 def close_runs_of(tracking_uri: str, owned, reason: str, status: str = "FAILED") -> int:

@@ -135,6 +135,25 @@ def rollback(tracking_uri: str, name: str, target: str, is_default: bool, skip_d
             "history": history}
 
 
+def undo_promotion(tracking_uri: str, name: str, target: str, version: str) -> str | None:
+    """Put the target's aliases back where they were before a promotion to `version` (a cancelled run's):
+    the previous holder from the history, or no alias when `version` was the target's first champion.
+    Returns what was done, None when the target's alias does not point at `version`."""
+    c = client(tracking_uri)
+    version = str(version)
+    aliases = {alias: str(v) for alias, v in c.get_registered_model(name).aliases.items()}  # versions may be ints
+    if aliases.get(alias_for(target)) != version:
+        return None
+    is_default = aliases.get("champion") == version
+    history = champion_history(tracking_uri, name, target)
+    if history and history[-1] != version:
+        back = rollback(tracking_uri, name, target, is_default)
+        return f"{name}@{alias_for(target)} back to version {back['version']}"
+    for alias in [alias_for(target), *(["champion"] if is_default else [])]:
+        c.delete_registered_model_alias(name, alias)
+    return f"{name}@{alias_for(target)} removed (version {version} was its first champion)"
+
+
 def _exists(tracking_uri: str, name: str, version: str) -> bool:
     try:
         client(tracking_uri).get_model_version(name, version)

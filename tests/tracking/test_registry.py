@@ -140,3 +140,32 @@ def test_rollback_command_says_what_moved(store, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no earlier champion" in err[0]
     assert aliases(uri) == (v1, v1)
+
+
+def test_undoing_a_promotion_restores_the_previous_champion_or_removes_a_first_one(store):
+    uri, _, (v1, v2, v3, _) = store
+    assert registry.undo_promotion(uri, "m", "cpu", v1) is None  # no alias at all: nothing to undo
+    registry.promote(uri, "m", "cpu", v1, is_default=True, decision_note="first")
+    assert registry.undo_promotion(uri, "m", "cpu", v1).endswith("removed (version 1 was its first champion)")
+    assert MlflowClient(uri).get_registered_model("m").aliases == {}
+    registry.promote(uri, "m", "cpu", v1, is_default=True, decision_note="first")
+    registry.promote(uri, "m", "cpu", v2, is_default=True, decision_note="second")
+    assert registry.undo_promotion(uri, "m", "cpu", v3) is None  # v3 is not the champion: nothing moves
+    assert "back to version 1" in registry.undo_promotion(uri, "m", "cpu", v2)
+    assert aliases(uri) == (v1, v1) and registry.champion_history(uri, "m", "cpu") == []
+
+
+def test_a_cancelled_dag_run_promotes_nothing(store):
+    """The signal lands after the promote task moved the alias: the clean-up puts it back."""
+    from tasks.tracking import cleanup
+
+    uri, exp, (v1, *_) = store
+    registry.promote(uri, "m", "cpu", v1, is_default=True, decision_note="an earlier run's")
+    parent = runs.ensure_run(uri, exp, key="d/cancelled", run_name="optimize", tags={cleanup.DAG_RUN_TAG: "cancelled"})
+    child = runs.ensure_run(uri, exp, key="d/cancelled/int8", run_name="int8@cpu", tags={runs.PARENT_TAG: parent})
+    ours = registry.register_variant(uri, "m", child, "int8")
+    registry.promote(uri, "m", "cpu", ours, is_default=True, decision_note="the cancelled run's")
+    closed, undone = cleanup.kill_dag_run(uri, "cancelled", "cancelled: SIGTERM")
+    assert closed == 2 and undone == [f"m@champion-cpu back to version {v1}"]
+    assert aliases(uri) == (v1, v1)
+    assert {MlflowClient(uri).get_run(r).info.status for r in (parent, child)} == {"KILLED"}
