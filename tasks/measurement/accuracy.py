@@ -17,6 +17,10 @@ import numpy as np
 from tasks.evaltasks import DATA, DEFAULT_TASK, EvalTask, get
 from tasks.runtimes.base import log_softmax
 
+# Examples per forward pass in a runtime that scores several at once (`logits_many`: transformers); their
+# logits are [BATCH, tokens, vocab] float32 at once, ~80 MB for SmolLM2's 49k vocabulary and 50 tokens.
+BATCH = 8
+
 __all__ = ["DATA", "load_split", "few_shot_prefix", "task_accuracy", "perplexity", "token_logprobs", "heldout_text"]
 
 
@@ -40,19 +44,24 @@ def task_accuracy(runtime, examples: list[dict], task: str | EvalTask = DEFAULT_
     prefix = tokenizer(task.few_shot_prefix())["input_ids"]
     option_cache: dict[tuple[str, ...], list[list[int]]] = {}
     correct = []
-    for ex in examples:
-        ids = tokenizer(task.prompt(ex), add_special_tokens=False)["input_ids"]
-        options = tuple(task.options(ex))
-        if options not in option_cache:
-            option_cache[options] = [tokenizer(f" {o}", add_special_tokens=False)["input_ids"] for o in options]
-        scores = _option_scores(runtime, prefix, ids, option_cache[options], options, task.metric, observe)
-        correct.append(int(int(np.argmax(scores)) == task.answer_index(ex)))
+    encoded = [(ex, tokenizer(task.prompt(ex), add_special_tokens=False)["input_ids"]) for ex in examples]
+    many = getattr(runtime, "logits_many", None)  # a runtime that batches scores BATCH examples per pass
+    step = BATCH if callable(many) else 1
+    for start in range(0, len(encoded), step):
+        chunk = encoded[start:start + step]
+        rows = many([ids for _, ids in chunk], prefix=prefix) if step > 1 else [runtime.logits(chunk[0][1], prefix=prefix)]
+        for (ex, ids), logits in zip(chunk, rows):
+            options = tuple(task.options(ex))
+            if options not in option_cache:
+                option_cache[options] = [tokenizer(f" {o}", add_special_tokens=False)["input_ids"] for o in options]
+            scores = _option_scores(runtime, prefix, ids, logits, option_cache[options], options, task.metric, observe)
+            correct.append(int(int(np.argmax(scores)) == task.answer_index(ex)))
     return {"accuracy": sum(correct) / len(correct), "accuracy_n": len(correct), "correct": correct}
 
 
-def _option_scores(runtime, prefix, ids, option_ids, options, metric, observe) -> list[float]:
-    """One score per option: its log-likelihood after the example (per character for `acc_norm`)."""
-    logits = runtime.logits(ids, prefix=prefix)
+def _option_scores(runtime, prefix, ids, logits, option_ids, options, metric, observe) -> list[float]:
+    """One score per option: its log-likelihood after the example (per character for `acc_norm`); `logits` are
+    the example's own rows."""
     if observe is not None:
         observe(np.asarray(ids, dtype=np.int64), logits)
     if metric == "acc" and all(len(o) == 1 for o in option_ids):

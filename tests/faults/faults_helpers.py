@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,3 +37,17 @@ def processes_of(home: Path) -> list[int]:
     return pids
 
 
+# The re-run after the kill: as small as a run that benchmarks, decides and promotes can be.
+# The baseline alone, no token-grid sweep: it still passes its (relaxed) gates and is promoted.
+SMALL_RUN = ["--set", "eval.limit=2", "--set", "eval.perplexity_tokens=32", "--set", "benchmark.prompts=2",
+             "--set", "benchmark.max_new_tokens=8", "--set", "benchmark.warmup=0", "--set", "benchmark.repeats=1",
+             "--set", "benchmark.max_repeats=1", "--set", "benchmark.energy_grid.tin=[]",
+             "--set", "benchmark.energy_grid.tout=[]", "--set", "variants=[baseline]",
+             "--set", "gates.min_top1_agreement=null", "--set", "gates.min_accuracy=0", "--set", "gates.max_accuracy_drop=1"]
+
+
+def start_run(home: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "GREENLANE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    # its own session: the test can SIGKILL `greenlane run`'s process group without hitting pytest
+    return subprocess.Popen([sys.executable, "-m", "tasks.cli", "run", *args], cwd=REPO, env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True)

@@ -12,31 +12,16 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from faults_helpers import REPO, RUN_SETTINGS, new_home, processes_of
+from faults_helpers import REPO, RUN_SETTINGS, SMALL_RUN, new_home, processes_of, start_run
 
-# The re-run after the kill: as small as a run that benchmarks, decides and promotes can be.
-# The baseline alone, no token-grid sweep: it still passes its (relaxed) gates and is promoted.
-SMALL_RUN = ["--set", "eval.limit=2", "--set", "eval.perplexity_tokens=32", "--set", "benchmark.prompts=2",
-             "--set", "benchmark.max_new_tokens=8", "--set", "benchmark.warmup=0", "--set", "benchmark.repeats=1",
-             "--set", "benchmark.max_repeats=1", "--set", "benchmark.energy_grid.tin=[]",
-             "--set", "benchmark.energy_grid.tout=[]", "--set", "variants=[baseline]",
-             "--set", "gates.min_top1_agreement=null", "--set", "gates.min_accuracy=0", "--set", "gates.max_accuracy_drop=1"]
 # The killed run: one variant (no second to build first), a benchmark long enough for the kill to land inside.
 KILLED_RUN = [a if not a.startswith("variants=") else "variants=[baseline]" for a in RUN_SETTINGS]
 UNFINISHED = {"running", "queued", "scheduled", "up_for_retry", "up_for_reschedule", "deferred", "restarting"}
-
-
-def start_run(home: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "GREENLANE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    # its own session: the test can SIGKILL `greenlane run`'s process group without hitting pytest
-    return subprocess.Popen([sys.executable, "-m", "tasks.cli", "run", *args], cwd=REPO, env=env,
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True)
 
 
 def read_until(proc: subprocess.Popen, needle: str, timeout_s: float = 240) -> list[str]:

@@ -61,3 +61,17 @@ def test_observe_sees_each_examples_own_tokens_once(tiny_dir):
     accuracy.task_accuracy(runtimes.load(tiny_dir), examples, "capitals_mc", observe=lambda ids, logits: seen.append(
         (len(ids), logits.shape[0])))
     assert len(seen) == 3 and all(n == rows for n, rows in seen)  # the fidelity figures see no option tokens
+
+
+def test_batched_logits_are_each_sequences_own(tiny_dir):
+    """The accuracy pass scores BATCH examples per forward pass in transformers (right-padded, the prefix's KV
+    state repeated): each row must be what that sequence alone gives."""
+    rt = runtimes.load(tiny_dir)
+    prefix = rt.tokenizer("Review: fine.\nSentiment: positive\n\n")["input_ids"]
+    batch = [rt.tokenizer(t, add_special_tokens=False)["input_ids"]
+             for t in ("Review: awful.\nSentiment:", "Review: a long, slow and rather dull film.\nSentiment:", "Hi")]
+    assert len({len(ids) for ids in batch}) == 3  # three lengths: the padding is exercised
+    together = rt.logits_many(batch, prefix=prefix)
+    for ids, rows in zip(batch, together):
+        np.testing.assert_allclose(rows, rt.logits(ids, prefix=prefix), atol=1e-4)
+    assert accuracy.BATCH > 1
