@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,10 +23,33 @@ PARENT_TAG = "mlflow.parentRunId"
 NOTE_TAG = "mlflow.note.content"  # MLflow's run description
 
 
+_OPENED: set[str] = set()  # SQLite stores this process has opened once under the lock
+
+
 def client(tracking_uri: str) -> MlflowClient:
     # The registry lives in the same store; naming it stops MLflow from falling back to a process-global
     # registry URI that something else in this process may have set.
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    c = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    if tracking_uri.startswith("sqlite:///") and tracking_uri not in _OPENED:
+        _open_sqlite_store(c, Path(tracking_uri.removeprefix("sqlite:///").split("?")[0]))
+        _OPENED.add(tracking_uri)
+    return c
+
+
+def _open_sqlite_store(c: MlflowClient, path: Path) -> None:
+    """Open a SQLite store's tracking and registry sides once, holding a lock file beside it.
+
+    MLflow creates a new store's tables on first use (alembic migrations); two runs doing that at once on one
+    new store fail with "No such index" (tests/faults/test_shared_store.py), so the first use is serialized.
+    A folder this user cannot write holds no store being created: there it is opened without the lock.
+    """
+    from filelock import FileLock
+
+    folder = path.parent if str(path.parent) else Path(".")
+    lock = FileLock(str(path) + ".lock") if folder.is_dir() and os.access(folder, os.W_OK) else contextlib.nullcontext()
+    with lock:
+        c.search_experiments(max_results=1)
+        c.search_registered_models(max_results=1)
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | None = None) -> str:
