@@ -29,27 +29,29 @@ _OPENED: set[str] = set()  # SQLite stores this process has opened once under th
 def client(tracking_uri: str) -> MlflowClient:
     # The registry lives in the same store; naming it stops MLflow from falling back to a process-global
     # registry URI that something else in this process may have set.
-    c = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     if tracking_uri.startswith("sqlite:///") and tracking_uri not in _OPENED:
-        _open_sqlite_store(c, Path(tracking_uri.removeprefix("sqlite:///").split("?")[0]))
+        c = _open_sqlite_store(tracking_uri, Path(tracking_uri.removeprefix("sqlite:///").split("?")[0]))
         _OPENED.add(tracking_uri)
-    return c
+        return c
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def _open_sqlite_store(c: MlflowClient, path: Path) -> None:
-    """Open a SQLite store's tracking and registry sides once, holding a lock file beside it.
+def _open_sqlite_store(tracking_uri: str, path: Path) -> MlflowClient:
+    """A client whose store's tracking and registry sides were first opened holding a lock file beside it.
 
-    MLflow creates a new store's tables on first use (alembic migrations); two runs doing that at once on one
-    new store fail with "No such index" (tests/faults/test_shared_store.py), so the first use is serialized.
-    A folder this user cannot write holds no store being created: there it is opened without the lock.
+    MLflow creates a new store's tables on first use (alembic migrations; the tracking side already when the
+    client is constructed); two runs doing that at once on one new store fail ("No such index", "table
+    _alembic_tmp_experiments already exists": tests/faults/test_shared_store.py), so the first use is
+    serialized. A folder this user cannot write holds no store being created: there it opens without the lock.
     """
     from filelock import FileLock
 
     folder = path.parent if str(path.parent) else Path(".")
     lock = FileLock(str(path) + ".lock") if folder.is_dir() and os.access(folder, os.W_OK) else contextlib.nullcontext()
     with lock:
-        c.search_experiments(max_results=1)
+        c = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         c.search_registered_models(max_results=1)
+    return c
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | None = None) -> str:
