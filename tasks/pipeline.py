@@ -154,10 +154,12 @@ def benchmark(ctx: dict, variant: str, target: str) -> str:
                 record = run_benchmark(variant_dir, target, tcfg, cfg.benchmark, cfg.eval, out_dir,
                                        reference_dir=Path(ctx["base_dir"]),
                                        reference_cache=Path(ctx["run_dir"]) / "fidelity-reference.npz", seed=cfg.seed)
+                # On disk before any MLflow write that could lose it, the system-metrics monitor's closing
+                # publish at the end of this block included.
+                saved_record.save(out_dir, record, ident)
         except BaseException:
             runs.finish(uri, run_id, "FAILED")  # a retry reopens the same run (found by its key)
             raise
-        saved_record.save(out_dir, record, ident)  # on disk before any MLflow write that could lose it
     from tasks.carbon.detect import worker_report
 
     # What this worker really is (hostname, CPU, GPUs, profile) is the record; the config's claim is kept beside it.
