@@ -1,6 +1,6 @@
 """Measurement, not a test: one batched `generate_many` call vs the same prompts one `generate` at a time.
 
-What the server's dynamic batching can gain in a runtime that batches (transformers, onnxruntime-genai).
+What the server's dynamic batching can gain in a runtime (transformers, onnxruntime-genai, llama.cpp).
 Greedy chat prompts from the shipped data, each stopping at end of sequence or `--max-tokens`. Runs
 alternate (batch, one by one, batch, ...) so a drift in the machine's load hits both; prints each run, the
 medians, their ratio, and how many rows came out token for token the same both ways.

@@ -27,8 +27,8 @@ class ServeConfig(_Strict):
     cache_ttl_s: int = Field(86400, ge=1)
     """How long a cached response lives in Redis, seconds."""
     batching: bool = True
-    """Serve requests that arrive within `max_wait_ms` of each other as one batch (where the runtime batches:
-    transformers and onnxruntime-genai; llama.cpp variants run a batch's requests one after another)."""
+    """Serve greedy requests that arrive within `max_wait_ms` of each other as one batch (every runtime batches:
+    transformers, onnxruntime-genai, llama.cpp)."""
     max_batch: int = Field(8, ge=1, le=256)
     """Most requests in one batch."""
     max_wait_ms: float = Field(10.0, ge=0, le=10000)

@@ -89,6 +89,7 @@ class LlamaCppRuntime:
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         self._eos, self._eos_set = np.array(eos_ids, dtype=np.int64), frozenset(eos_ids)
         self._kv: list[int] = []  # the tokens in the KV cache, position i holds _kv[i]
+        self._batched = None  # a BatchDecoder, made the first time several prompts are generated together
 
     # --- the KV state and one forward pass -------------------------------------------------------------------
 
@@ -164,9 +165,22 @@ class LlamaCppRuntime:
         return clock.generation(len(ids), new, self.tokenizer.decode(new, skip_special_tokens=True))
 
     def generate_batch(self, batch: list[list[int]], max_new_tokens: int) -> int:
-        # One context serves one sequence here (llama-cpp-python's Llama has a single sequence), so the prompts
-        # run one after another: batch throughput is that of sequential requests.
-        return sum(self.generate(ids, max_new_tokens).output_tokens for ids in batch)
+        return sum(len(new) for new, _ in self._many(batch, max_new_tokens, ignore_eos=True))
+
+    def generate_many(self, batch: list[list[int]], max_new_tokens: int) -> list[Generation]:
+        """Greedy generation for several prompts decoded together, each stopping at end of sequence (the serving
+        path: `greenlane serve` batches concurrent requests; see tasks/runtimes/llamacpp_batch.py)."""
+        return [clock.generation(len(ids), new, self.tokenizer.decode(new, skip_special_tokens=True))
+                for ids, (new, clock) in zip(batch, self._many(batch, max_new_tokens, ignore_eos=False))]
+
+    def _many(self, batch: list[list[int]], max_new_tokens: int, ignore_eos: bool):
+        if self._batched is None:
+            from tasks.runtimes.llamacpp_batch import BatchDecoder
+
+            self._batched = BatchDecoder(self._lib, self.llm, self._n_vocab)
+        stop = frozenset() if ignore_eos else self._eos_set
+        return self._batched.generate([list(ids) for ids in batch], max_new_tokens,
+                                      lambda logits: self._pick(logits, ignore_eos, 0.0, None), stop)
 
     def prefill(self, ids: list[int]) -> None:
         self._truncate(0)
@@ -187,6 +201,9 @@ class LlamaCppRuntime:
         return self._lib.llama_model_size(self.llm.model) / 1e6
 
     def close(self) -> None:
+        if self._batched is not None:
+            self._batched.close()
+            self._batched = None
         if self._batch is not None:
             self._lib.llama_batch_free(self._batch)
             self._batch = None

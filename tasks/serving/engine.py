@@ -1,9 +1,8 @@
 """The served model: the registered variant loaded in its own runtime, turning requests' token ids into text.
 
 `serve(jobs)` runs on the batcher's worker thread only (a runtime is not thread-safe). Greedy jobs with the
-same `max_tokens` go to the runtime as one padded batch where it can (`generate_many`: transformers,
-onnxruntime-genai; llama-cpp-python's high-level API generates one sequence at a time);
-otherwise, and for sampled jobs, one `generate` call each. Every runtime call reports its size to
+same `max_tokens` go to the runtime as one batch (`generate_many`: padded in transformers and onnxruntime-genai,
+one KV stream per sequence in llama.cpp); sampled jobs get one `generate` call each. Every runtime call reports its size to
 `on_batch`, so the batch-size histogram shows what the model really ran, not what was queued together.
 """
 
