@@ -10,10 +10,13 @@ demo's lora-gguf-q8_0; 8 of 8 identical with separate streams). Each stream hold
 smallest power of two (from 512) that fits the group being served: the KV memory is SEQS x stream_ctx positions
 (SmolLM2-135M: ~23 KB a position, 94 MB at 512), and the context is made again, larger, when a group needs it.
 
-Each prompt is prefilled on its own, in the same chunks as a lone request's prefill. Then every step decodes
-the next token of each unfinished sequence in one `llama_decode`: the weights are read once per step for the
-whole batch, which is what a memory-bound CPU decode gains from batching. A sequence that finishes leaves the
-batch at once and its KV cells are freed, so the others never step for it.
+Each prompt is prefilled on its own. A stream keeps its KV state between batches, and a prompt goes to the
+free stream that already holds the longest prefix of it (the chat template's system turn, a shared
+instruction): only the rest is prefilled, as llama-server's `cache_prompt` does. With the demo's prompt mix
+(~69 tokens, about half of them a shared prefix) that cut a batch of 16 from 7.4 to 6.0 s, rows identical.
+Then every step decodes the next token of each unfinished sequence in one `llama_decode`: the weights are read
+once per step for the whole batch, which is what a memory-bound CPU decode gains from batching. A sequence
+that finishes leaves the batch at once, so the others never step for it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class BatchDecoder:
         self._lib, self._llm, self._n_vocab = lib, llm, n_vocab
         self._ctx = self._batch = None
         self.stream_ctx = 0
+        self._kv: list[list[int]] = [[] for _ in range(SEQS)]  # the tokens each stream's KV cache holds
 
     def _fit(self, need: int) -> None:
         """A context whose streams hold `need` positions each (made, or made again larger, here)."""
@@ -63,37 +67,50 @@ class BatchDecoder:
 
     def _generate_group(self, prompts, max_new_tokens, pick, stop):
         memory = self._lib.llama_get_memory(self._ctx)
-        self._lib.llama_memory_clear(memory, True)
         t0 = StepClock().t0
         clocks = [StepClock(t0) for _ in prompts]
         new: list[list[int]] = [[] for _ in prompts]
-        active = []  # the sequences still generating, with the token to decode next
+        stream = self._assign(prompts)  # prompt i runs in KV stream stream[i]
+        active = []  # the prompts still generating
 
-        def take(seq: int, logits: np.ndarray) -> None:
+        def take(i: int, logits: np.ndarray) -> None:
             token = pick(logits)
-            clocks[seq].tick()
+            clocks[i].tick()
             if token in stop:
-                self._lib.llama_memory_seq_rm(memory, seq, -1, -1)
                 return
-            new[seq].append(token)
-            if len(new[seq]) < max_new_tokens:
-                active.append(seq)
-            else:
-                self._lib.llama_memory_seq_rm(memory, seq, -1, -1)
+            new[i].append(token)
+            if len(new[i]) < max_new_tokens:
+                active.append(i)
 
-        for seq, ids in enumerate(prompts):
-            for start in range(0, len(ids), self._n_batch):
+        for i, ids in enumerate(prompts):
+            s = stream[i]
+            # keep the stream's KV for the prompt's longest prefix it already holds (never the whole prompt:
+            # the last prompt token is decoded again for its logits)
+            keep = min(_common_prefix(self._kv[s], ids), len(ids) - 1)
+            self._lib.llama_memory_seq_rm(memory, s, keep, -1)
+            self._kv[s] = list(ids)
+            for start in range(keep, len(ids), self._n_batch):
                 chunk = ids[start:start + self._n_batch]
                 last = start + self._n_batch >= len(ids)
-                self._decode([(t, start + i, seq, last and i == len(chunk) - 1) for i, t in enumerate(chunk)])
+                self._decode([(t, start + j, s, last and j == len(chunk) - 1) for j, t in enumerate(chunk)])
             if max_new_tokens > 0:
-                take(seq, self._logits(-1))
+                take(i, self._logits(-1))
         while active:
             step, active[:] = list(active), []
-            self._decode([(new[s][-1], len(prompts[s]) + len(new[s]) - 1, s, True) for s in step])
-            for row, seq in enumerate(step):
-                take(seq, self._logits(row))
+            self._decode([(new[i][-1], len(self._kv[stream[i]]), stream[i], True) for i in step])
+            for row, i in enumerate(step):
+                self._kv[stream[i]].append(new[i][-1])
+                take(i, self._logits(row))
         return list(zip(new, clocks))
+
+    def _assign(self, prompts: list[list[int]]) -> list[int]:
+        """A KV stream for each prompt (at most SEQS), each the free stream sharing the longest prefix with it."""
+        free, out = list(range(SEQS)), []
+        for ids in prompts:
+            best = max(free, key=lambda s: _common_prefix(self._kv[s], ids))
+            free.remove(best)
+            out.append(best)
+        return out
 
     def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """One llama_decode of (token, position, sequence, keep logits) entries (at most n_batch)."""
@@ -116,4 +133,14 @@ class BatchDecoder:
             self._lib.llama_free(self._ctx)
             self._ctx = self._batch = None
             self.stream_ctx = 0
+            self._kv = [[] for _ in range(SEQS)]
 
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -75,6 +75,11 @@ def test_a_batch_generates_what_each_prompt_generates_alone(loaded, runtime_name
     alone = [rt.generate(ids, 9, ignore_eos=False) for ids in batch]
     assert [g.token_ids for g in together] == [g.token_ids for g in alone]
     assert all(g.prompt_tokens == len(ids) and 0 < g.ttft_s <= g.total_s for g, ids in zip(together, batch))
+    # a second batch whose prompts share the chat template's prefix with the first's (llama.cpp reuses the KV
+    # state a stream kept), in another order and with a prompt the first batch ran exactly
+    again = [chat_ids(rt.tokenizer, p) for p in ("Hello there, how are you?", PROMPT, "Hi, how are you today?")]
+    assert [g.token_ids for g in rt.generate_many(again, 9)] == \
+        [rt.generate(ids, 9, ignore_eos=False).token_ids for ids in again]
 
 
 def test_logits_shape_and_prefix_reuse(loaded, runtime_name):
