@@ -192,37 +192,53 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def drive(url: str, model: str, prompts: list[str], concurrency: int, max_tokens: int,
-                timeout_s: float, run_timeout_s: float) -> dict:
-    """Closed loop: at most `concurrency` requests in flight; returns latencies (s) and error counts."""
+def chat_body(model: str, prompt: str, max_tokens: int) -> dict:
+    """One greedy chat request (temperature 0: what the benchmark measured and what the cache can answer)."""
+    return {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+            "temperature": 0}
+
+
+async def bounded(prompts: list[str], concurrency: int, run_timeout_s: float, send) -> tuple[int, float]:
+    """Closed loop: every prompt is a task waiting on a semaphore, so at most `concurrency` of
+    `send(client, prompt)` run at once; the run is cancelled after run_timeout_s. Returns (requests unfinished
+    at the cap, wall seconds)."""
     sem = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
 
     async def one(client: httpx.AsyncClient, prompt: str) -> None:
         async with sem:
-            body = {"model": model, "messages": [{"role": "user", "content": prompt}],
-                    "max_tokens": max_tokens, "temperature": 0}
-            t0 = time.perf_counter()
-            try:
-                r = await client.post(f"{url}/v1/chat/completions", json=body, timeout=timeout_s)
-                key = None if r.status_code == 200 else f"HTTP {r.status_code}"
-            except httpx.HTTPError as err:
-                key = type(err).__name__
-            if key is None:
-                latencies.append(time.perf_counter() - t0)
-            else:
-                errors[key] = errors.get(key, 0) + 1
+            await send(client, prompt)
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits) as client:
         tasks = [asyncio.create_task(one(client, p)) for p in prompts]
         t0 = time.perf_counter()
-        done, pending = await asyncio.wait(tasks, timeout=run_timeout_s)
+        _, pending = await asyncio.wait(tasks, timeout=run_timeout_s)
         for t in pending:
             t.cancel()
-        wall = time.perf_counter() - t0
-    return {"latencies_s": latencies, "errors": errors, "not_finished": len(pending), "wall_s": wall}
+        return len(pending), time.perf_counter() - t0
+
+
+async def drive(url: str, model: str, prompts: list[str], concurrency: int, max_tokens: int,
+                timeout_s: float, run_timeout_s: float) -> dict:
+    """Latencies (s) of the answered requests and error counts."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+
+    async def send(client: httpx.AsyncClient, prompt: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            r = await client.post(f"{url}/v1/chat/completions", json=chat_body(model, prompt, max_tokens),
+                                  timeout=timeout_s)
+            key = None if r.status_code == 200 else f"HTTP {r.status_code}"
+        except httpx.HTTPError as err:
+            key = type(err).__name__
+        if key is None:
+            latencies.append(time.perf_counter() - t0)
+        else:
+            errors[key] = errors.get(key, 0) + 1
+
+    not_finished, wall = await bounded(prompts, concurrency, run_timeout_s, send)
+    return {"latencies_s": latencies, "errors": errors, "not_finished": not_finished, "wall_s": wall}
 
 
 def one_run(mode: str, model_uri: str, args, seed: int, log: Path) -> dict:
@@ -236,9 +252,8 @@ def one_run(mode: str, model_uri: str, args, seed: int, log: Path) -> dict:
     try:
         info = httpx.get(f"{url}/v1/models", timeout=10).json()["data"][0]
         model = info["id"]
-        warm = {"model": model, "messages": [{"role": "user", "content": "Warm-up: say hi."}], "max_tokens": 4,
-                "temperature": 0}
-        httpx.post(f"{url}/v1/chat/completions", json=warm, timeout=args.request_timeout_s).raise_for_status()
+        httpx.post(f"{url}/v1/chat/completions", json=chat_body(model, "Warm-up: say hi.", 4),
+                   timeout=args.request_timeout_s).raise_for_status()
         before = at_window_boundary(url, args.energy_window_s)
         cpu0 = process_cpu_s(proc.pid)
         load = asyncio.run(drive(url, model, prompts, args.concurrency, args.max_tokens, args.request_timeout_s,

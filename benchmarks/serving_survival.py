@@ -57,40 +57,30 @@ class RssSampler(threading.Thread):
 
 async def fire(url: str, model: str, prompts: list[str], concurrency: int, max_tokens: int, timeout_s: float,
                run_timeout_s: float, on_done) -> dict:
-    sem = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     texts_empty = 0
 
-    async def one(client: httpx.AsyncClient, prompt: str) -> None:
+    async def send(client: httpx.AsyncClient, prompt: str) -> None:
         nonlocal texts_empty
-        async with sem:
-            body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-                    "temperature": 0}
-            t0 = time.perf_counter()
-            try:
-                r = await client.post(f"{url}/v1/chat/completions", json=body, timeout=timeout_s)
-                key = str(r.status_code)
-                if r.status_code == 503 and "overloaded" in r.text:
-                    key = "503 overloaded"
-                if r.status_code == 200:
-                    latencies.append(time.perf_counter() - t0)
-                    if not isinstance(r.json()["choices"][0]["message"]["content"], str):
-                        texts_empty += 1
-            except httpx.HTTPError as err:
-                key = f"client {type(err).__name__}"
-            statuses[key] = statuses.get(key, 0) + 1
-            on_done()
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits) as client:
-        tasks = [asyncio.create_task(one(client, p)) for p in prompts]
         t0 = time.perf_counter()
-        _, pending = await asyncio.wait(tasks, timeout=run_timeout_s)
-        for t in pending:
-            t.cancel()
-        wall = time.perf_counter() - t0
-    return {"latencies_s": latencies, "statuses": statuses, "not_finished": len(pending), "wall_s": wall,
+        try:
+            r = await client.post(f"{url}/v1/chat/completions", json=sm.chat_body(model, prompt, max_tokens),
+                                  timeout=timeout_s)
+            key = str(r.status_code)
+            if r.status_code == 503 and "overloaded" in r.text:
+                key = "503 overloaded"
+            if r.status_code == 200:
+                latencies.append(time.perf_counter() - t0)
+                if not isinstance(r.json()["choices"][0]["message"]["content"], str):
+                    texts_empty += 1
+        except httpx.HTTPError as err:
+            key = f"client {type(err).__name__}"
+        statuses[key] = statuses.get(key, 0) + 1
+        on_done()
+
+    not_finished, wall = await sm.bounded(prompts, concurrency, run_timeout_s, send)
+    return {"latencies_s": latencies, "statuses": statuses, "not_finished": not_finished, "wall_s": wall,
             "non_text": texts_empty}
 
 
@@ -121,8 +111,8 @@ def main() -> None:
     proc, url = sm.start_server(args.model_uri, args.target, list(args.serve_flags), log)
     try:
         info = httpx.get(f"{url}/v1/models", timeout=10).json()["data"][0]
-        warm = {"model": info["id"], "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 4}
-        httpx.post(f"{url}/v1/chat/completions", json=warm, timeout=300).raise_for_status()
+        httpx.post(f"{url}/v1/chat/completions", json=sm.chat_body(info["id"], "Say hi.", 4),
+                   timeout=300).raise_for_status()
         server = psutil.Process(proc.pid)
         rss_before = server.memory_info().rss
         quarters: list[tuple[int, int]] = []
