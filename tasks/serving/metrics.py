@@ -91,10 +91,14 @@ class ServeMetrics:
 class EnergyMonitor:
     """Reads `meter` in consecutive windows on its own thread and feeds the energy, carbon and live J/1k series.
 
-    `footprint(energy_j, seconds) -> grams` is the carbon accounting of the target.
+    A meter with `windowed()` (codecarbon) is read through what that returns: `start()` once, `lap()` closing
+    one window and opening the next, `stop()` at the end, so nothing is rebuilt per window. Any other meter is
+    stopped and started again at each window's end. `footprint(energy_j, seconds) -> grams` is the carbon
+    accounting of the target.
     """
 
     def __init__(self, meter, metrics: ServeMetrics, footprint, window_s: float):
+        meter = meter.windowed() if hasattr(meter, "windowed") else meter
         self.meter, self.metrics, self.footprint, self.window_s = meter, metrics, footprint, window_s
         self.source: str | None = None
         self._energy_j = self._tokens = 0.0  # over windows that generated tokens: the live J/1k
@@ -120,7 +124,7 @@ class EnergyMonitor:
         self._window(restart=False)
 
     def _start_meter(self) -> None:
-        if hasattr(self.meter, "measure_power_secs"):  # codecarbon: its energy integration once per window
+        if hasattr(self.meter, "measure_power_secs"):  # a tracker started per window: integrate once per window
             self.meter.measure_power_secs = max(self.meter.measure_power_secs, self.window_s)
         self.meter.start()
         # codecarbon also samples CPU load every second on a thread of its own (psutil over every child process:
@@ -136,9 +140,12 @@ class EnergyMonitor:
     def _window(self, restart: bool) -> None:
         cpu0 = time.thread_time()
         try:
-            reading = self.meter.stop()
-            if restart:
-                self._start_meter()
+            if restart and hasattr(self.meter, "lap"):
+                reading = self.meter.lap()
+            else:
+                reading = self.meter.stop()
+                if restart:
+                    self._start_meter()
         except Exception:  # a meter failing mid-serving must not take the server down; the gap is logged
             log.exception("energy meter window failed; energy for this window is not counted")
             if restart:

@@ -152,3 +152,45 @@ def test_energy_monitor_counts_windows_tokens_and_its_own_cpu():
     assert metrics.carbon.labels(**base, **source)._value.get() == pytest.approx(0.2 * windows)
     assert metrics.live.labels(**base, **source)._value.get() == pytest.approx(2.0 / 500 * 1000)  # one window had tokens
     assert metrics.overhead.labels(**base)._value.get() >= 0.05  # the sampler thread's 50 ms are counted
+
+
+def test_energy_monitor_reads_codecarbon_in_windows_of_one_tracker(tmp_path):
+    """The real codecarbon meter, windowed: one tracker for the monitor's life, each window one task, with the
+    label the per-window start/stop path gives, joules in every window and seconds that add up to the wall."""
+    from tasks.measurement.meters.codecarbon import CodecarbonMeter
+    from tasks.serving.metrics import EnergyMonitor, ServeMetrics
+
+    classic = CodecarbonMeter(tmp_path / "classic")
+    classic.start()  # also imports codecarbon, so the wall below is the monitor's, not an import's
+    time.sleep(0.2)
+    expected_source = classic.stop().source
+
+    windows = []  # (energy_j, seconds) of each window, as the monitor hands them to the carbon accounting
+    metrics = ServeMetrics("m", "1", "cpu")
+    monitor = EnergyMonitor(CodecarbonMeter(tmp_path / "windowed"), metrics,
+                            lambda energy_j, seconds: windows.append((energy_j, seconds)) or 0.0, window_s=0.3)
+    t0 = time.perf_counter()
+    monitor.start()
+    while monitor.meter._tracker is None:
+        time.sleep(0.01)
+    tracker = monitor.meter._tracker
+    sampler = tracker._scheduler_monitor_power
+    trackers = set()
+    for _ in range(5):
+        _burn()  # the process does some work while it is metered
+        trackers.add(id(monitor.meter._tracker))
+        time.sleep(0.2)
+    assert len(tracker._tasks) <= 1  # finished windows are not kept
+    monitor.stop()
+    wall_s = time.perf_counter() - t0
+
+    assert trackers == {id(tracker)}  # never rebuilt
+    assert hasattr(sampler.function, "__wrapped__")  # its sampler thread's CPU counts as metering
+    sampler._timer.join(1)
+    assert not sampler._timer.is_alive()  # and stopped with the monitor
+    assert len(windows) >= 4 and all(energy_j > 0 for energy_j, _ in windows)
+    assert monitor.source == expected_source
+    assert metrics.energy.labels(**metrics.base, source=expected_source)._value.get() == pytest.approx(
+        sum(energy_j for energy_j, _ in windows))
+    # the windows cover the monitor's life but for the tracker's construction and a few ms per window
+    assert wall_s - 0.25 < sum(seconds for _, seconds in windows) <= wall_s
