@@ -22,9 +22,13 @@ wall time); server CPU time and peak RSS (VmHWM) from /proc. Per mode: the mean 
 interval (scipy.stats). Prints the table and the ratios fully-optimized / baseline, writes results.json and
 table.md under --out. Asserts nothing.
 
+results.json is rewritten after every run, so a protocol cut short (the full one takes about 3 h on a 2-core VM)
+keeps its finished runs; `--resume DIR` finishes it in DIR with the same protocol flags. Each run records when it
+started, the CPU model and the load average, so runs made in different sittings say so.
+
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/serving_modes.py [--requests 1000] [--runs 5] [--concurrency 8]
         [--max-tokens 32] [--repeat-share 0.3] [--modes baseline model-optimized fully-optimized]
-        [--baseline-uri models:/NAME/V] [--champion-uri models:/NAME@champion-cpu] [--out DIR]
+        [--baseline-uri models:/NAME/V] [--champion-uri models:/NAME@champion-cpu] [--out DIR | --resume DIR]
 """
 
 from __future__ import annotations
@@ -125,18 +129,21 @@ def start_server(model_uri: str, target: str, flags: list[str], log: Path) -> tu
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://{HOST}:{port}"
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode} during startup: {' '.join(cmd)}\n"
-                             f"{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    stop_server(proc)
-    raise SystemExit(f"server not healthy after {STARTUP_TIMEOUT_S} s: {log}")
+    try:  # a SIGTERM or Ctrl-C while the server loads must stop it too, not orphan it
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"server exited with {proc.returncode} during startup: {' '.join(cmd)}\n"
+                                 f"{log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    return proc, url
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise SystemExit(f"server not healthy after {STARTUP_TIMEOUT_S} s: {log}")
+    except BaseException:
+        stop_server(proc)
+        raise
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -248,6 +255,8 @@ def one_run(mode: str, model_uri: str, args, seed: int, log: Path) -> dict:
         flags += ["--threads", str(args.threads)]
     if mode == "fully-optimized":
         flags += ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    load_before = os.getloadavg()[0]
     proc, url = start_server(model_uri, args.target, flags, log)
     try:
         info = httpx.get(f"{url}/v1/models", timeout=10).json()["data"][0]
@@ -289,7 +298,15 @@ def one_run(mode: str, model_uri: str, args, seed: int, log: Path) -> dict:
         "server_cpu_s_per_request": server_cpu / ok if ok else float("nan"),
         "meter_overhead_share": delta("greenlane_meter_overhead_cpu_seconds_total") / server_cpu if server_cpu else None,
         "peak_rss_mb": rss,
+        "started_utc": started, "cpu_model": cpu_model(), "load_average_before": load_before,
     }
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def ci95(values: list[float]) -> tuple[float, float, float]:
@@ -336,6 +353,29 @@ def table(summary: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+PROTOCOL = ("requests", "runs", "modes", "concurrency", "max_tokens", "repeat_share", "max_batch", "max_wait_ms",
+            "energy_window_s", "threads", "request_timeout_s", "target")
+
+
+def protocol(args, uris: dict) -> dict:
+    """What makes two sittings' runs one protocol: the flags that shape the load and the server, and the models."""
+    return {**{k: getattr(args, k) for k in PROTOCOL}, "uris": uris}
+
+
+def resumed_runs(args, uris: dict) -> dict[str, list[dict]]:
+    """The finished runs in --resume DIR, refused when that protocol differs from this one."""
+    path = args.resume / "results.json"
+    if not path.is_file():
+        raise SystemExit(f"--resume {args.resume}: no results.json there (a protocol's directory under --out)")
+    saved = json.loads(path.read_text())
+    want = json.loads(json.dumps(protocol(args, uris)))  # through JSON, as saved (tuples become lists)
+    diff = {k: (saved["args"].get(k), v) for k, v in want.items() if saved["args"].get(k) != v}
+    if diff:
+        raise SystemExit(f"--resume {args.resume}: the saved protocol differs from these flags "
+                         f"(name: (saved, now)): {diff}")
+    return {m: saved["runs"].get(m, []) for m in args.modes}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1000, help="N requests per run")
@@ -356,6 +396,8 @@ def main() -> None:
     parser.add_argument("--baseline-uri", help="default: the baseline version of the champion's pipeline run")
     parser.add_argument("--champion-uri", help="default: the registry's champion-<target> version")
     parser.add_argument("--out", type=Path, default=greenlane_home() / "serving_modes")
+    parser.add_argument("--resume", type=Path, metavar="DIR",
+                        help="finish the interrupted protocol whose results.json is in DIR (same protocol flags)")
     args = parser.parse_args()
     # a SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the running server is stopped by its PID, not orphaned
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -369,22 +411,32 @@ def main() -> None:
         args.baseline_uri, args.champion_uri = args.baseline_uri or base, args.champion_uri or champ
     uris = {"baseline": args.baseline_uri, "model-optimized": args.champion_uri, "fully-optimized": args.champion_uri}
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = args.out / stamp
+    out = args.resume or args.out / stamp
     out.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, list[dict]] = resumed_runs(args, uris) if args.resume else {m: [] for m in args.modes}
     print(f"{stamp}: {args.requests} requests x {args.runs} runs x {len(args.modes)} modes, concurrency "
           f"{args.concurrency}, max_tokens {args.max_tokens}, repeat share {args.repeat_share:.0%}, "
-          f"load average {os.getloadavg()[0]:.1f}; {facts or uris}", flush=True)
+          f"load average {os.getloadavg()[0]:.1f}; {facts or uris}; "
+          f"{sum(map(len, runs.values()))} runs already in {out}", flush=True)
 
-    runs: dict[str, list[dict]] = {m: [] for m in args.modes}
+    def save(complete: bool) -> dict:
+        summary = {m: summarize(rs) for m, rs in runs.items() if rs}
+        (out / "results.json").write_text(json.dumps({"args": protocol(args, uris), "facts": facts, "complete": complete,
+                                                      "runs": runs, "summary": summary}, indent=2))
+        return summary
+
     for r in range(args.runs):  # modes interleaved per run, so drift on a shared machine hits every mode alike
         for mode in args.modes:
+            if r < len(runs[mode]):
+                continue  # finished in an earlier sitting (--resume)
             rec = one_run(mode, uris[mode], args, seed=r, log=out / f"server-{mode}-{r}.log")
             runs[mode].append(rec)
+            save(complete=False)
             print(f"  run {r} {mode}: {rec['ok']} ok, errors {rec['errors']}, {rec['wall_s']:.0f} s, "
                   f"{rec['j_per_request']:.2f} J/request ({rec['energy_source']}), p95 {rec['p95_ms']:.0f} ms, "
                   f"hit ratio {rec['cache_hit_ratio']}, load average {os.getloadavg()[0]:.1f}", flush=True)
 
-    summary = {m: summarize(rs) for m, rs in runs.items()}
+    summary = save(complete=True)
     text = table(summary)
     lines = [text, ""]
     for mode, goal in (("model-optimized", ""), ("fully-optimized", " (issue 14: J <= 0.25, aim 0.125; p95 <= 1)")):
@@ -400,8 +452,6 @@ def main() -> None:
     report = "\n".join(lines)
     print(report)
     (out / "table.md").write_text(report + "\n")
-    (out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "facts": facts,
-                                                  "runs": runs, "summary": summary}, indent=2))
     print(f"wrote {out / 'table.md'} and {out / 'results.json'}")
 
 
