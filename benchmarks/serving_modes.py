@@ -421,8 +421,10 @@ def main() -> None:
 
     def save(complete: bool) -> dict:
         summary = {m: summarize(rs) for m, rs in runs.items() if rs}
-        (out / "results.json").write_text(json.dumps({"args": protocol(args, uris), "facts": facts, "complete": complete,
-                                                      "runs": runs, "summary": summary}, indent=2))
+        tmp = out / "results.json.tmp"  # then renamed: a kill mid-write must not lose the runs already saved
+        tmp.write_text(json.dumps({"args": protocol(args, uris), "facts": facts, "complete": complete,
+                                   "runs": runs, "summary": summary}, indent=2))
+        os.replace(tmp, out / "results.json")
         return summary
 
     for r in range(args.runs):  # modes interleaved per run, so drift on a shared machine hits every mode alike
